@@ -1,0 +1,1 @@
+"""One module per command of ``run_scenario.py``; each defines ``register(subparsers)``."""

@@ -1,0 +1,90 @@
+"""``run SCENARIO``: replications of one scenario, written under ``outputs/<name>/``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sim.loading import InputError, load_scenario, output_dir
+from sim.outputs import resolved_toml, write_parquet, write_text
+from sim.runner import (default_workers, run_replications, runs_frame, summary_frame,
+                        tqdm_progress)
+from sim.scenario import Scenario
+
+OUTPUTS = Path("outputs")
+
+
+def positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
+    return value
+
+
+def seed_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("a seed cannot be negative")
+    return value
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--replications", type=positive, metavar="N",
+                   help="replications (default: the scenario's)")
+    p.add_argument("--seed", type=seed_arg, metavar="S", help="root seed (default: the "
+                   "scenario's)")
+    p.add_argument("--workers", type=positive, metavar="W", default=None,
+                   help="worker processes (default: all cores); results do not depend on it")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a scenario and write its outputs",
+                       description="Run a scenario's replications and write runs.parquet, "
+                                   "summary.parquet, scenario.toml (and the reports) to DIR.")
+    p.add_argument("scenario", metavar="SCENARIO", help="scenario TOML file")
+    add_run_options(p)
+    p.add_argument("--out", metavar="DIR", type=Path,
+                   help="output folder (default: outputs/<scenario name>/)")
+    p.set_defaults(func=main)
+
+
+def with_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
+    update = {}
+    if args.replications is not None:
+        update["replications"] = args.replications
+    if args.seed is not None:
+        update["seed"] = args.seed
+    return scenario.model_copy(update=update)
+
+
+def main(args: argparse.Namespace) -> int:
+    scenario = with_overrides(load_scenario(args.scenario), args)
+    out = args.out if args.out is not None else output_dir(OUTPUTS, scenario.name)
+    if out.exists() and not out.is_dir():
+        raise InputError(out, None, "the output path exists and is not a folder")
+    execute(scenario, Path(out), args.workers or default_workers(), args.quiet)
+    if not args.quiet:
+        print(f"wrote {out}/")
+    return 0
+
+
+def execute(scenario: Scenario, out: Path, workers: int, quiet: bool) -> None:
+    """Run and write the scenario's files; reports are added by ``sim.report`` if present."""
+    progress, close = tqdm_progress(scenario.replications, quiet, scenario.name)
+    try:
+        results = run_replications(scenario, range(scenario.replications), workers, progress)
+    finally:
+        close()
+    runs = runs_frame(results)
+    summary = summary_frame(runs)
+    write_parquet(runs, out / "runs.parquet")
+    write_parquet(summary, out / "summary.parquet")
+    write_text(resolved_toml(scenario, seed=scenario.seed, replications=scenario.replications),
+               out / "scenario.toml")

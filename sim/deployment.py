@@ -1,0 +1,114 @@
+"""Deployment: who is sent abroad, when, and who is counted as deployed in a year.
+
+Each destination holds a number of posts and rotates them together every ``rotation_months``.
+At a rotation everyone there comes home and starts a rest period; the new rotation is drawn
+from the eligible stages among people who are at home with their rest over. Women are drawn
+with relative odds ``women_selection_weight`` (weighted sampling without replacement), unless
+the destination has a ``target_share``: then women are selected first up to that share, as far
+as there are women available.
+
+"Deployed during the year" counts distinct persons: a person sent twice in a year, or still
+abroad on 1 January, is counted once per year (and once per destination).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.roster import NOWHERE, Roster
+
+
+@dataclass(frozen=True)
+class Rotation:
+    """One destination's rotation, evaluated at its month."""
+
+    destination: int
+    positions: int
+    women_weight: float
+    target_share: float | None
+    eligible: np.ndarray          # per stage code: may this stage deploy here?
+
+
+def select(woman: np.ndarray, k: int, women_weight: float, target_share: float | None,
+           rng: np.random.Generator) -> np.ndarray:
+    """Indices into ``woman`` of the ``k`` people selected."""
+    women = np.flatnonzero(woman)
+    men = np.flatnonzero(~woman)
+    if k >= len(woman):
+        return np.arange(len(woman))
+    if target_share is None:
+        k_w = women_drawn(len(women), len(men), k, women_weight, rng)
+    else:
+        k_w = min(len(women), int(round(target_share * k)))
+        k_w = max(k_w, k - len(men))
+    return np.concatenate([rng.choice(women, k_w, replace=False),
+                           rng.choice(men, k - k_w, replace=False)])
+
+
+def women_drawn(n_w: int, n_m: int, k: int, weight: float, rng: np.random.Generator) -> int:
+    """Women among ``k`` drawn one by one without replacement, a woman ``weight`` times as
+    likely as a man to be drawn each time (Wallenius' urn)."""
+    u = rng.random(k)
+    k_w = 0
+    for i in range(k):
+        w_mass = weight * (n_w - k_w)
+        m_left = n_m - (i - k_w)
+        if w_mass + m_left <= 0:
+            break
+        if u[i] * (w_mass + m_left) < w_mass:
+            k_w += 1
+    return k_w
+
+
+def send_home(roster: Roster, destination: int, month: int, rest_months: float) -> None:
+    """Everyone at the destination comes home and starts their rest period."""
+    home = np.flatnonzero(roster.dest[: roster.n] == destination)
+    roster.dest[home] = NOWHERE
+    roster.rest_until[home] = month + rest_months
+
+
+def available(roster: Roster, month: int, pool_only: bool) -> np.ndarray:
+    """Who could be sent this month: at home, rested (and in the pool where required)."""
+    n = roster.n
+    ok = roster.dest[:n] == NOWHERE
+    ok &= roster.rest_until[:n] <= month
+    if pool_only:
+        ok &= roster.pool[:n]
+    return ok
+
+
+def send(roster: Roster, r: Rotation, free: np.ndarray, month: int, rng: np.random.Generator,
+         deployed: np.ndarray, deployed_any: np.ndarray) -> int:
+    """Draw the next rotation among the free and eligible; they are no longer free."""
+    candidates = np.flatnonzero(free & r.eligible[roster.code[: roster.n]])
+    chosen = candidates[select(roster.woman[candidates], r.positions, r.women_weight,
+                               r.target_share, rng)]
+    roster.dest[chosen] = r.destination
+    free[chosen] = False
+    count_year(roster, chosen, month, deployed, deployed_any)
+    return len(chosen)
+
+
+def count_year(roster: Roster, rows: np.ndarray, month: int, deployed: np.ndarray,
+               deployed_any: np.ndarray) -> None:
+    """Count distinct persons deployed in the year of ``month`` (per destination and overall)."""
+    if len(rows) == 0:
+        return
+    y = roster.year_index(month)
+    year = np.int16(y)
+    d = roster.dest[rows].astype(np.int64)
+    new_d = roster.dep_year_dest[rows, d] != year
+    np.add.at(deployed[y], (d[new_d], roster.woman[rows][new_d].astype(np.int64)), 1)
+    roster.dep_year_dest[rows[new_d], d[new_d]] = year
+    new_any = roster.dep_year[rows] != year
+    np.add.at(deployed_any[y], roster.woman[rows][new_any].astype(np.int64), 1)
+    roster.dep_year[rows[new_any]] = year
+
+
+def carry_over(roster: Roster, month: int, deployed: np.ndarray,
+               deployed_any: np.ndarray) -> None:
+    """On 1 January, those still abroad count as deployed in the new year."""
+    rows = np.flatnonzero(roster.dest[: roster.n] != NOWHERE)
+    count_year(roster, rows, month, deployed, deployed_any)

@@ -1,0 +1,186 @@
+"""Reading scenario files: TOML, ``extends`` chains, fitted parameters, clear errors.
+
+A scenario is built in layers, each overriding the one beneath: the schema defaults, then the
+fitted calibration (``calibration = "..."``), then the root of the ``extends`` chain, down to the
+file asked for. Dated levers layer too: a child's ``[[date, value]]`` changes apply from their
+first date, the parent's value holds before it.
+
+Every problem becomes an :class:`InputError` naming the file, the key (or line) and what is
+wrong; the command line prints it and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from sim.dated import Dated, layer
+from sim.scenario import Scenario
+
+
+class InputError(Exception):
+    """Bad input: the message names the file, the key and the problem."""
+
+    def __init__(self, file: Path | str, key: str | None, problem: str):
+        self.file, self.key, self.problem = str(file), key, problem
+        where = f"{self.file}: " + (f"{key}: " if key else "")
+        super().__init__(where + problem)
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Parse a TOML file, turning every way it can be unreadable into an InputError."""
+    if not path.exists():
+        raise InputError(path, None, "no such file")
+    if not path.is_file():
+        raise InputError(path, None, "not a file")
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise InputError(path, None, "the file is empty")
+    if b"\x00" in raw:
+        raise InputError(path, None, "a binary file, not TOML text")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(path, None, f"not UTF-8 text (byte {err.start})") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(path, None, f"malformed TOML: {err}") from None
+
+
+def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    """Deep-merge ``top`` over ``base``; dated levers layer rather than replace."""
+    out = dict(base)
+    for key, value in top.items():
+        below = out.get(key)
+        if isinstance(value, dict) and set(value) != {"linear"} and isinstance(below, dict):
+            out[key] = merge(below, value)
+        elif key in out and _is_dated_change(value):
+            out[key] = _layer_raw(below, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _is_dated_change(value: Any) -> bool:
+    return isinstance(value, list) or (isinstance(value, dict) and set(value) == {"linear"})
+
+
+def _layer_raw(below: Any, value: Any) -> Any:
+    try:
+        return layer(Dated.parse(below), Dated.parse(value)).dump()
+    except ValueError:
+        return value  # validation will report the bad value against the right key
+
+
+def _defaults() -> dict[str, Any]:
+    return Scenario(name="defaults").model_dump(mode="python")
+
+
+def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
+    """The extends chain, root first. A cycle is an error naming the file that closes it."""
+    path = path.resolve()
+    if path in seen:
+        loop = " -> ".join(p.name for p in (*seen, path))
+        raise InputError(seen[-1], "extends", f"a cycle of extends: {loop}")
+    data = read_toml(path)
+    parent = data.get("extends")
+    if parent is None:
+        return [(path, data)]
+    if not isinstance(parent, str) or not parent:
+        raise InputError(path, "extends", "must be a file name (a string)")
+    target = path.parent / parent
+    if not target.is_file():
+        raise InputError(path, "extends", f"no such file: {parent}")
+    return _chain(target, (*seen, path)) + [(path, data)]
+
+
+def _fitted(chain: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    """The parameters of the calibration file named nearest to the leaf, if any."""
+    for path, data in reversed(chain):
+        if "calibration" in data:
+            ref = data["calibration"]
+            if not isinstance(ref, str) or not ref:
+                raise InputError(path, "calibration", "must be a file name (a string)")
+            fitted_path = path.parent / ref
+            if not fitted_path.is_file():
+                raise InputError(path, "calibration", f"no such file: {ref}")
+            fitted = read_toml(fitted_path)
+            params = fitted.get("parameters", {})
+            if not isinstance(params, dict):
+                raise InputError(fitted_path, "parameters", "must be a table")
+            return params
+    return {}
+
+
+def resolve(path: Path | str) -> dict[str, Any]:
+    """The merged, not yet validated, scenario data."""
+    chain = _chain(Path(path))
+    merged = merge(_defaults(), _fitted(chain))
+    for _, data in chain:
+        merged = merge(merged, data)
+    return merged
+
+
+def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> Scenario:
+    """Load, layer and validate a scenario file (plus optional in-memory overrides)."""
+    path = Path(path)
+    chain = _chain(path)
+    data = resolve(path)
+    if overrides:
+        data = merge(data, overrides)
+    try:
+        return Scenario.model_validate(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        key = ".".join(str(p) for p in first["loc"]) or None
+        raise InputError(_file_stating(chain, first["loc"]) or path, key,
+                         _problem(first)) from None
+
+
+def _file_stating(chain: list[tuple[Path, dict[str, Any]]], loc: tuple) -> Path | None:
+    """The nearest file in the chain that states the key, so the message points at it."""
+    for path, data in reversed(chain):
+        node: Any = data
+        for part in loc:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            else:
+                break
+        else:
+            return path
+    return None
+
+
+def _problem(error: dict[str, Any]) -> str:
+    kind, msg = error["type"], error["msg"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    msg = re.sub(r"^Value error, ", "", msg)
+    value = error.get("input")
+    shown = repr(value) if not isinstance(value, (dict, list)) or len(repr(value)) < 80 else None
+    return f"{msg} (got {shown})" if shown and kind != "value_error" else msg
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(name: str) -> str:
+    """A scenario name made safe for one path component: no separators, no leading dots."""
+    cleaned = _UNSAFE.sub("_", name).strip("._-")[:80]
+    return cleaned or "scenario"
+
+
+def output_dir(root: Path, name: str) -> Path:
+    """``root/<safe name>``, checked to stay inside ``root``."""
+    root = root.resolve()
+    out = (root / safe_name(name)).resolve()
+    if root not in out.parents:
+        raise InputError(name, "name", "cannot be used as an output folder name")
+    return out

@@ -1,0 +1,71 @@
+"""Writing results: every file atomically, the resolved scenario for exact reruns.
+
+A file is written to a temporary name in its own folder and renamed into place, so an
+interrupted command leaves the old complete file or none, never half a file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Callable
+
+import polars as pl
+import tomli_w
+
+from sim import __version__
+from sim.scenario import Scenario
+
+
+def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
+    """Call ``write(tmp)`` then rename ``tmp`` to ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        with open(tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
+    return atomic_write(path, lambda tmp: frame.write_parquet(tmp, statistics=False))
+
+
+def write_text(text: str, path: Path) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_csv(frame: pl.DataFrame, path: Path) -> Path:
+    return atomic_write(path, lambda tmp: frame.write_csv(tmp))
+
+
+def resolved_toml(scenario: Scenario, **meta: Any) -> str:
+    """The fully resolved scenario (defaults and fitted values filled in) as TOML."""
+    data = _drop_none(scenario.model_dump(mode="python", exclude={"extends", "calibration"}))
+    for block in ("armed_forces", "dema"):
+        c = data[block]["conscription"]
+        if "equal_from" not in c:
+            c["equal_from"] = "never"
+    header = (f"# Resolved scenario written by wps-deploy-sim {__version__}.\n"
+              f"# Rerun exactly with: python run_scenario.py run THIS_FILE\n")
+    data["meta"] = {"package_version": __version__, **meta}
+    return header + tomli_w.dumps(data)
+
+
+def _drop_none(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_none(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_none(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value

@@ -1,0 +1,75 @@
+"""The scenario reference, generated from the schema so the two cannot disagree."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel
+
+from sim.dated import Dated
+from sim.scenario import Scenario, Section
+
+INTRO = """Every key below may appear in a scenario file; all have defaults except `name`.
+Keys typed *dated* take a value or a list of `[date, value]` changes (`[date, value,
+"linear"]` ramps to the next point; `{ linear = [[d1, v1], [d2, v2]] }` is a ramp). In a
+scenario that `extends` another, dated changes apply from their first date and the parent's
+value holds before it. Provenance: observed (the plan), calibrated (`calibration/fitted.toml`
+overrides the default), external (public figure, confidence H/M/L), assumed."""
+
+
+def _default(value: Any) -> str:
+    if isinstance(value, Dated):
+        value = value.dump()
+    if isinstance(value, list):
+        parts = []
+        for item in value:
+            day, v, *rest = item
+            parts.append(f"{day.isoformat() if day else 'start'}: {v}" + (" ↗" if rest else ""))
+        return "; ".join(parts)
+    if value is None:
+        return "—"
+    return f"`{value}`"
+
+
+def _range(info: Any) -> str:
+    lo = hi = None
+    for m in info.metadata:
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+    return f"{lo:g} – {hi:g}" if lo is not None and hi is not None else ""
+
+
+def _rows(model: type[BaseModel], instance: BaseModel, prefix: str, out: list[str],
+          sections: list[tuple[str, type[BaseModel], BaseModel]]) -> None:
+    for name, info in model.model_fields.items():
+        value = getattr(instance, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, Section):
+            sections.append((key, type(value), value))
+            continue
+        extra = info.json_schema_extra or {}
+        unit = extra.get("unit", "")
+        doc = (info.description or "").replace("|", "\\|")
+        out.append(f"| `{key}` | {_default(value) if name != 'name' else '(required)'} | "
+                   f"{unit} | {_range(info)} | {extra.get('source', '')} | {doc} |")
+
+
+def scenario_reference() -> str:
+    lines = ["# Scenario file reference", "", INTRO, ""]
+    sections: list[tuple[str, type[BaseModel], BaseModel]] = []
+    top: list[str] = []
+    _rows(Scenario, Scenario(name="x"), "", top, sections)
+    head = ["| key | default | unit | range | provenance | meaning |",
+            "|---|---|---|---|---|---|"]
+    lines += ["## Top level", "", *head, *top, ""]
+    while sections:
+        key, model, inst = sections.pop(0)
+        rows: list[str] = []
+        nested: list[tuple[str, type[BaseModel], BaseModel]] = []
+        _rows(model, inst, "", rows, nested)
+        doc = " ".join((model.__doc__ or "").split())
+        lines += [f"## `[{key}]`", "", doc, ""]
+        if rows:
+            lines += [*head, *rows, ""]
+        sections[0:0] = [(f"{key}.{k}", m, i) for k, m, i in nested]
+    return "\n".join(lines)

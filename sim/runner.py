@@ -1,0 +1,119 @@
+"""Running replications, in parallel, with results independent of the number of workers.
+
+Replication ``r`` draws every random number from streams keyed by ``(seed, r, agency,
+process)``, so which worker runs it, and in what order, cannot change a single number.
+Replications are handed out in batches to keep per-task overhead small, and collected in
+replication order.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from concurrent.futures import ProcessPoolExecutor
+from typing import Callable, Iterable
+
+import numpy as np
+import polars as pl
+
+from sim.model import ReplicationResult, simulate
+from sim.scenario import Scenario
+from sim.series import SERIES
+
+Progress = Callable[[int], None]
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+def _batch(scenario: Scenario, replications: list[int]) -> list[ReplicationResult]:
+    return [simulate(scenario, r) for r in replications]
+
+
+def batches(replications: Iterable[int], workers: int, size: int | None = None) -> list[list[int]]:
+    reps = list(replications)
+    size = size or max(1, min(25, len(reps) // (4 * workers) or 1))
+    return [reps[i:i + size] for i in range(0, len(reps), size)]
+
+
+def run_replications(scenario: Scenario, replications: Iterable[int], workers: int = 1,
+                     progress: Progress | None = None) -> list[ReplicationResult]:
+    """Simulate the given replications; results come back sorted by replication."""
+    chunks = batches(replications, workers)
+    results: list[ReplicationResult] = []
+    if workers <= 1 or len(chunks) == 1:
+        for chunk in chunks:
+            results.extend(_batch(scenario, chunk))
+            if progress:
+                progress(len(chunk))
+    else:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = [pool.submit(_batch, scenario, chunk) for chunk in chunks]
+            for fut in futures:
+                out = fut.result()
+                results.extend(out)
+                if progress:
+                    progress(len(out))
+    return sorted(results, key=lambda r: r.replication)
+
+
+def runs_frame(results: list[ReplicationResult]) -> pl.DataFrame:
+    """One row per replication, year and series (see the README's outputs reference)."""
+    if not results:
+        raise ValueError("no replications to tabulate")
+    years = results[0].tally.years
+    n_y, n_s = len(years), len(SERIES)
+    reps = np.repeat([r.replication for r in results], n_y * n_s)
+
+    def stack(name: str) -> np.ndarray:
+        return np.concatenate([getattr(r.tally, name).ravel() for r in results])
+
+    women, total = stack("women"), stack("total")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, women / np.where(total > 0, total, 1), np.nan)
+    frame = pl.DataFrame({
+        "replication": reps.astype(np.int32),
+        "year": np.tile(np.repeat(years, n_s), len(results)).astype(np.int16),
+        "series": np.tile([s.id for s in SERIES], n_y * len(results)),
+        "measure": np.tile([s.measure for s in SERIES], n_y * len(results)),
+        "women": women,
+        "total": total,
+        "share": share,
+        "women_end": stack("women_end"),
+        "total_end": stack("total_end"),
+        "entries_women": stack("entries_women"),
+        "entries_total": stack("entries_total"),
+        "exits_women": stack("exits_women"),
+        "exits_total": stack("exits_total"),
+    })
+    return frame.with_columns(pl.col("share").fill_nan(None),
+                              *[pl.col(c).fill_nan(None) for c in
+                                ("women_end", "total_end", "entries_women", "entries_total",
+                                 "exits_women", "exits_total")])
+
+
+QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def summary_frame(runs: pl.DataFrame) -> pl.DataFrame:
+    """Per year and series: the share's mean, quantiles and Monte Carlo standard error."""
+    q = [pl.col("share").quantile(p, interpolation="linear").alias(f"share_p{round(p * 100):02d}")
+         for p in QUANTILES]
+    return (runs.group_by("year", "series", "measure", maintain_order=True)
+            .agg(pl.col("share").mean().alias("share_mean"), *q,
+                 (pl.col("share").std() / pl.col("share").count().sqrt()).alias("share_se"),
+                 pl.col("women").mean().alias("women_mean"),
+                 pl.col("total").mean().alias("total_mean"),
+                 pl.col("share").count().alias("n_replications"))
+            .sort("series", "year"))
+
+
+def tqdm_progress(total: int, quiet: bool, desc: str) -> tuple[Progress | None, Callable[[], None]]:
+    """A progress bar on a terminal (nothing when quiet or not a terminal)."""
+    if quiet or not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, desc=desc, unit="rep", file=sys.stderr)
+    return bar.update, bar.close

@@ -1,0 +1,464 @@
+"""The scenario schema: every parameter, its default, unit, valid range and provenance.
+
+This module is the single source of truth for what a scenario file may say. Each field carries
+its documentation, which `python run_scenario.py schema` (and the README's scenario reference)
+is generated from. Provenance says where a default comes from:
+
+- ``observed``   a figure of the plan (the data itself lives in ``calibration/observed.csv``);
+- ``calibrated`` fitted to the plan's 2017-2024 figures (``calibration/fitted.toml`` overrides
+                 the default shown here);
+- ``external``   a public UN or Danish figure, with a confidence grade H/M/L (see DOMAIN.md);
+- ``assumed``    a stated modelling assumption, a lever a scenario should question.
+
+Levers typed *dated* accept a value or a list of ``[date, value]`` changes (see ``sim.dated``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from sim.dated import Dated, parse_date
+
+REFORM_DATE = dt.date(2025, 7, 1)
+
+
+def _bounded(lo: float | None, hi: float | None, optional: bool = False):
+    def check(d: Dated) -> Dated:
+        for v in d.values():
+            if v is None:
+                if not optional:
+                    raise ValueError("this lever cannot be \"off\"")
+                continue
+            if lo is not None and v < lo:
+                raise ValueError(f"{v:g} is below the minimum {lo:g}")
+            if hi is not None and v > hi:
+                raise ValueError(f"{v:g} is above the maximum {hi:g}")
+        return d
+
+    return AfterValidator(check)
+
+
+DatedShare = Annotated[Dated, _bounded(0.0, 1.0)]
+DatedTarget = Annotated[Dated, _bounded(0.0, 1.0, optional=True)]
+DatedCount = Annotated[Dated, _bounded(0.0, 1e6)]
+DatedRatio = Annotated[Dated, _bounded(0.0, 20.0)]
+DatedMonths = Annotated[Dated, _bounded(1.0, 120.0)]
+DatedRestMonths = Annotated[Dated, _bounded(0.0, 120.0)]
+
+
+def param(default: Any, doc: str, *, unit: str, source: str, ge: float | None = None,
+          le: float | None = None) -> Any:
+    """A documented field: default, unit, provenance and (for plain numbers) the valid range."""
+    dated = isinstance(default, (list, dict))
+    default = Dated.parse(default) if dated or unit.endswith("(dated)") else default
+    extra = {"unit": unit, "source": source}
+    return Field(default, description=doc, ge=ge, le=le, json_schema_extra=extra)
+
+
+class Section(BaseModel):
+    """A block of a scenario: unknown keys are errors, values are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+# -- shared building blocks ---------------------------------------------------------------
+
+
+class Conscription(Section):
+    """The draft: volunteers are taken first, a lottery among the fit fills the remaining places.
+
+    Before ``equal_from`` only men are in the lottery and women serve by volunteering (the
+    "right to conscription", since 1998); from that date everyone who turns 18 registers and
+    the lottery draws women and men alike (L 221, 2025).
+    """
+
+    places: DatedCount = param(4700, "Conscript places per year.", unit="persons/year (dated)",
+                               source="external H")
+    intakes_per_year: int = param(2, "Intakes a year, spread evenly (February, August for 2).",
+                                  unit="count", source="assumed", ge=1, le=12)
+    service_months: DatedMonths = param(4, "Length of service.", unit="months (dated)",
+                                        source="external H")
+    equal_from: dt.date | None = param(REFORM_DATE, "Date from which women are in the draft "
+                                       "lottery; \"never\" keeps conscription for men only.",
+                                       unit="date", source="observed (plan §4)")
+    cohort_men: int = param(35000, "Men turning 18 each year.", unit="persons/year",
+                            source="assumed", ge=0, le=200000)
+    cohort_women: int = param(33000, "Women turning 18 each year.", unit="persons/year",
+                              source="assumed", ge=0, le=200000)
+    volunteer_rate_men: DatedShare = param(0.115, "Share of a cohort's men who volunteer.",
+                                           unit="fraction (dated)", source="assumed")
+    volunteer_rate_women: DatedShare = param(0.03, "Share of a cohort's women who volunteer.",
+                                             unit="fraction (dated)", source="calibrated")
+    fit_rate_men: float = param(0.6, "Share of non-volunteer men fit for service (lottery pool).",
+                                unit="fraction", source="assumed", ge=0, le=1)
+    fit_rate_women: float = param(0.5, "Share of non-volunteer women fit for service.",
+                                  unit="fraction", source="assumed", ge=0, le=1)
+    dropout_men: DatedShare = param(0.11, "Probability a man leaves service early.",
+                                    unit="fraction (dated)", source="external M (2018)")
+    dropout_women: DatedShare = param(0.19, "Probability a woman leaves service early.",
+                                      unit="fraction (dated)", source="external M (2018)")
+    continuation_men: DatedShare = param(0.2, "Probability a man who completes service "
+                                         "continues into professional service.",
+                                         unit="fraction (dated)", source="assumed")
+    continuation_women: DatedShare = param(0.2, "Probability a woman who completes service "
+                                           "continues into professional service.",
+                                           unit="fraction (dated)", source="assumed")
+
+    @field_validator("equal_from", mode="before")
+    @classmethod
+    def _never(cls, v: Any) -> Any:
+        if v == "never":
+            return None
+        return parse_date(v)
+
+
+class Recruitment(Section):
+    """Direct recruitment into a stage: a fixed yearly number plus whatever fills the posts.
+
+    Each month the stage recruits ``recruits / 12`` plus the gap between ``establishment`` (the
+    posts) and the people in post, so an establishment above zero makes recruitment a pull
+    (vacancies are refilled) and zero makes it a push (a fixed intake).
+    """
+
+    recruits: DatedCount = param(0, "Fixed recruits per year on top of filling posts.",
+                                 unit="persons/year (dated)", source="assumed")
+    establishment: DatedCount = param(0, "Posts to fill (0 = no pull).",
+                                      unit="persons (dated)", source="assumed")
+    women_share: DatedShare = param(0.2, "Women's share of recruits.", unit="fraction (dated)",
+                                    source="calibrated")
+
+
+class Careers(Section):
+    """Attrition and promotion, drawn as competing risks on each person's own clocks.
+
+    Men's yearly hazards are given per stage; women's are men's times ``women_attrition_ratio``
+    and ``women_promotion_ratio``. In the first ``early_years`` in a stage attrition is
+    ``early_multiplier`` times higher. Promotion needs ``promotion_min_years`` in the stage.
+    """
+
+    women_attrition_ratio: DatedRatio = param(1.35, "Women's attrition hazard / men's.",
+                                              unit="ratio (dated)",
+                                              source="external M (GAO-20-61, UK MoD: 1.3-1.4)")
+    early_years: float = param(2.0, "Years in a stage counted as early tenure.", unit="years",
+                               source="assumed", ge=0, le=20)
+    early_multiplier: float = param(1.5, "Attrition multiplier in early tenure.", unit="ratio",
+                                    source="assumed", ge=0, le=20)
+    promotion_rate: DatedRatio = param(0.08, "Men's yearly promotion hazard once eligible.",
+                                       unit="1/year (dated)", source="assumed")
+    women_promotion_ratio: DatedRatio = param(1.0, "Women's promotion hazard / men's.",
+                                              unit="ratio (dated)", source="calibrated")
+    promotion_min_years: float = param(3.0, "Years in the stage before promotion is possible.",
+                                       unit="years", source="assumed", ge=0, le=40)
+
+
+class Destination(Section):
+    """One kind of deployment: posts held abroad, rotated in batches."""
+
+    positions: DatedCount = param(0, "Posts held abroad at a time.", unit="persons (dated)",
+                                  source="assumed")
+    rotation_months: int = param(6, "Length of a rotation; all posts rotate together.",
+                                 unit="months", source="external H", ge=1, le=36)
+    first_month: int = param(1, "Calendar month of the first rotation in a year.", unit="month",
+                             source="assumed", ge=1, le=12)
+    target_share: DatedTarget = param("off", "Select women first up to this share of each "
+                                      "rotation (\"off\" = select by propensity).",
+                                      unit="fraction or off (dated)", source="assumed")
+
+
+class Deployment(Section):
+    """Who is sent: eligible, available (not deployed, rest over) people, drawn by propensity.
+
+    A woman's odds of being selected are ``women_selection_weight`` times a man's (weighted
+    sampling without replacement); a destination's ``target_share`` overrides that.
+    """
+
+    rest_months: DatedRestMonths = param(24, "Minimum months at home between deployments.",
+                                         unit="months (dated)", source="external H (old norm)")
+    women_selection_weight: DatedRatio = param(1.0, "Women's relative odds of selection.",
+                                               unit="ratio (dated)", source="calibrated")
+
+
+def _dest(positions: Any, rotation: int, first: int, source: str = "assumed") -> Any:
+    return Field(default_factory=lambda: Destination(positions=positions, rotation_months=rotation,
+                                                     first_month=first),
+                 description=f"Destination (default {positions} posts, {rotation}-month "
+                             f"rotations; {source}).")
+
+
+# -- the Armed Forces ---------------------------------------------------------------------
+
+
+class ArmedForcesInitial(Section):
+    """The Armed Forces' professional military staff at the start year."""
+
+    rank_and_file: int = param(6400, "Privates (rank and file) at the start.", unit="persons",
+                               source="external M (6,432 in 2022)", ge=0, le=100000)
+    leaders: int = param(6900, "NCOs and officers (leaders) at the start.", unit="persons",
+                         source="external M (6,877 in 2022)", ge=0, le=100000)
+    women_share_rank_and_file: float = param(0.12, "Women's share of rank and file at the start.",
+                                             unit="fraction", source="calibrated", ge=0, le=1)
+    women_share_leaders: float = param(0.02, "Women's share of leaders at the start.",
+                                       unit="fraction", source="calibrated", ge=0, le=1)
+    mean_tenure_years: float = param(7.0, "Mean years in stage at the start (exponential).",
+                                     unit="years", source="assumed", ge=0, le=40)
+
+
+class ArmedForcesCareers(Careers):
+    attrition_rank_and_file: DatedRatio = param(0.10, "Men's yearly attrition hazard, rank and "
+                                                "file.", unit="1/year (dated)", source="assumed")
+    attrition_leaders: DatedRatio = param(0.05, "Men's yearly attrition hazard, leaders.",
+                                          unit="1/year (dated)", source="assumed")
+
+
+class ArmedForcesConscription(Conscription):
+    places: DatedCount = param([[2010, 4200], [2018, 4700], [REFORM_DATE, 4700, "linear"],
+                                [2033, 6500]],
+                               "Conscript places per year (4,200 in 2017, 4,700 2018-2024, "
+                               "rising to 6,500 by 2033; the phase-in is assumed linear).",
+                               unit="persons/year (dated)", source="external H/M")
+    service_months: DatedMonths = param([[2010, 4], [REFORM_DATE, 11]],
+                                        "Length of service (4 months; 11 from the reform).",
+                                        unit="months (dated)", source="external H")
+
+
+class ArmedForcesDeployment(Deployment):
+    un_contingent: Destination = _dest(30, 6, 2)
+    un_staff_observer: Destination = _dest(20, 12, 3)
+    nato: Destination = _dest(1000, 6, 1)
+    eu_csdp: Destination = _dest([[2025, 40]], 6, 4, "assumed; from 2025 per the plan §2")
+    other: Destination = _dest(400, 4, 1, "assumed; maritime 3-4 months (external H)")
+
+
+class ArmedForces(Section):
+    """Danish Armed Forces: conscripts -> rank and file -> leaders (NCOs and officers)."""
+
+    initial: ArmedForcesInitial = Field(default_factory=ArmedForcesInitial)
+    conscription: ArmedForcesConscription = Field(default_factory=ArmedForcesConscription)
+    recruitment: Recruitment = Field(default_factory=lambda: Recruitment(
+        recruits=0, establishment=6400, women_share=0.15))
+    careers: ArmedForcesCareers = Field(default_factory=ArmedForcesCareers)
+    deployment: ArmedForcesDeployment = Field(default_factory=ArmedForcesDeployment)
+
+
+# -- DEMA ---------------------------------------------------------------------------------
+
+
+class DemaInitial(Section):
+    """DEMA's staff and International Personnel Pool at the start year."""
+
+    uniformed: int = param(600, "Uniformed staff at the start.", unit="persons",
+                           source="assumed", ge=0, le=100000)
+    civilian: int = param(550, "Civilian staff at the start.", unit="persons", source="assumed",
+                          ge=0, le=100000)
+    managers: int = param(60, "Office and unit managers at the start.", unit="persons",
+                          source="assumed", ge=0, le=10000)
+    women_share_uniformed: float = param(0.12, "Women's share of uniformed staff at the start.",
+                                         unit="fraction", source="calibrated", ge=0, le=1)
+    women_share_civilian: float = param(0.45, "Women's share of civilian staff at the start.",
+                                        unit="fraction", source="assumed", ge=0, le=1)
+    women_share_managers: float = param(0.15, "Women's share of managers at the start.",
+                                        unit="fraction", source="calibrated", ge=0, le=1)
+    pool_external: int = param(60, "Pool members from outside DEMA at the start.",
+                               unit="persons", source="assumed", ge=0, le=10000)
+    pool_staff_share: float = param(0.12, "Share of staff in the pool at the start.",
+                                    unit="fraction", source="assumed", ge=0, le=1)
+    women_share_pool_external: float = param(0.12, "Women's share of external pool members.",
+                                             unit="fraction", source="calibrated", ge=0, le=1)
+    mean_tenure_years: float = param(7.0, "Mean years in stage at the start (exponential).",
+                                     unit="years", source="assumed", ge=0, le=40)
+
+
+class DemaConscription(Conscription):
+    places: DatedCount = param([[2010, 420], [2018, 545], [REFORM_DATE, 545, "linear"],
+                                [2033, 1000]],
+                               "Conscript places per year (420, then 545 under the 2018-23 "
+                               "agreement, rising to 1,000 by 2033; phase-in assumed linear).",
+                               unit="persons/year (dated)", source="external H/M")
+    service_months: DatedMonths = param(9, "Length of service.", unit="months (dated)",
+                                        source="external H")
+    volunteer_rate_men: DatedShare = param(0.012, "Share of a cohort's men who volunteer.",
+                                           unit="fraction (dated)", source="assumed")
+    volunteer_rate_women: DatedShare = param(0.005, "Share of a cohort's women who volunteer.",
+                                             unit="fraction (dated)", source="calibrated")
+    continuation_men: DatedShare = param(0.1, "Probability a man who completes service "
+                                         "joins the uniformed staff.", unit="fraction (dated)",
+                                         source="assumed")
+    continuation_women: DatedShare = param(0.1, "Probability a woman who completes service "
+                                           "joins the uniformed staff.", unit="fraction (dated)",
+                                           source="assumed")
+
+
+class DemaCareers(Careers):
+    attrition_uniformed: DatedRatio = param(0.08, "Men's yearly attrition, uniformed staff.",
+                                            unit="1/year (dated)", source="assumed")
+    attrition_civilian: DatedRatio = param(0.08, "Men's yearly attrition, civilian staff.",
+                                           unit="1/year (dated)", source="assumed")
+    attrition_managers: DatedRatio = param(0.06, "Men's yearly attrition, managers.",
+                                           unit="1/year (dated)", source="assumed")
+    promotion_rate: DatedRatio = param(0.006, "Men's yearly hazard of becoming a manager.",
+                                       unit="1/year (dated)", source="assumed")
+    promotion_min_years: float = param(5.0, "Years in staff before becoming a manager.",
+                                       unit="years", source="assumed", ge=0, le=40)
+
+
+class DemaPool(Section):
+    """The International Personnel Pool: staff who sign up, and members recruited from outside."""
+
+    staff_join_rate: DatedRatio = param(0.02, "Yearly hazard that a staff member joins the pool.",
+                                        unit="1/year (dated)", source="assumed")
+    women_join_ratio: DatedRatio = param(1.0, "Women's join hazard / men's.",
+                                         unit="ratio (dated)", source="assumed")
+    leave_rate: DatedRatio = param(0.1, "Yearly hazard that a member leaves the pool.",
+                                   unit="1/year (dated)", source="assumed")
+    external_recruits: DatedCount = param(8, "External members recruited per year "
+                                          "(a recruitment drive raises it).",
+                                          unit="persons/year (dated)", source="assumed")
+    external_women_share: DatedShare = param(0.15, "Women's share of external recruits.",
+                                             unit="fraction (dated)", source="calibrated")
+
+
+class DemaDeployment(Deployment):
+    eu_ucpm: Destination = _dest(25, 3, 1, "assumed; EU Civil Protection Mechanism")
+    un: Destination = _dest(10, 6, 2)
+    nato: Destination = _dest(5, 6, 3)
+
+
+class Dema(Section):
+    """DEMA: conscripts -> uniformed staff; civilian staff; managers; the international pool."""
+
+    initial: DemaInitial = Field(default_factory=DemaInitial)
+    conscription: DemaConscription = Field(default_factory=DemaConscription)
+    uniformed_recruitment: Recruitment = Field(default_factory=lambda: Recruitment(
+        recruits=0, establishment=600, women_share=0.15))
+    civilian_recruitment: Recruitment = Field(default_factory=lambda: Recruitment(
+        recruits=0, establishment=550, women_share=0.45))
+    careers: DemaCareers = Field(default_factory=DemaCareers)
+    pool: DemaPool = Field(default_factory=DemaPool)
+    deployment: DemaDeployment = Field(default_factory=DemaDeployment)
+
+
+# -- the police ---------------------------------------------------------------------------
+
+
+class PoliceInitial(Section):
+    """The police at the start year (students and cadets start empty and fill from intake)."""
+
+    officers: int = param(10000, "Police officers (not in leadership) at the start.",
+                          unit="persons", source="external M (~11,400 officers in 2022)",
+                          ge=0, le=100000)
+    leaders: int = param(1000, "Police officers in leadership at the start.", unit="persons",
+                         source="assumed", ge=0, le=100000)
+    civilians: int = param(5000, "Civilian employees at the start.", unit="persons",
+                           source="assumed", ge=0, le=100000)
+    students: int = param(400, "Academy students at the start.", unit="persons",
+                          source="assumed", ge=0, le=100000)
+    cadets: int = param(600, "Cadets at the start.", unit="persons", source="assumed", ge=0,
+                        le=100000)
+    women_share_officers: float = param(0.12, "Women's share of officers at the start.",
+                                        unit="fraction", source="calibrated", ge=0, le=1)
+    women_share_leaders: float = param(0.05, "Women's share of leaders at the start.",
+                                       unit="fraction", source="calibrated", ge=0, le=1)
+    women_share_civilians: float = param(0.65, "Women's share of civilians at the start.",
+                                         unit="fraction", source="assumed", ge=0, le=1)
+    women_share_students: float = param(0.167, "Women's share of students at the start.",
+                                        unit="fraction", source="observed (plan §4, 2010)",
+                                        ge=0, le=1)
+    women_share_cadets: float = param(0.14, "Women's share of cadets at the start.",
+                                      unit="fraction", source="assumed", ge=0, le=1)
+    mean_tenure_years: float = param(10.0, "Mean years in stage at the start (exponential).",
+                                     unit="years", source="assumed", ge=0, le=40)
+
+
+class PoliceAcademy(Section):
+    """The police education: students at the academy, then cadets, then officers."""
+
+    intake: DatedCount = param([[2010, 400], [2016, 600], [2019, 800]],
+                               "Students admitted per year.", unit="persons/year (dated)",
+                               source="assumed")
+    intakes_per_year: int = param(2, "Admissions a year.", unit="count", source="assumed", ge=1,
+                                  le=12)
+    women_share: DatedShare = param({"linear": [[2010, 0.17], [2024, 0.34]]},
+                                    "Women's share of admitted students.",
+                                    unit="fraction (dated)", source="calibrated")
+    student_months: DatedMonths = param(12, "Months as a student.", unit="months (dated)",
+                                        source="assumed")
+    cadet_months: DatedMonths = param(21, "Months as a cadet.", unit="months (dated)",
+                                      source="assumed")
+    dropout_men: DatedShare = param(0.10, "Probability a man leaves the education.",
+                                    unit="fraction (dated)", source="assumed")
+    dropout_women: DatedShare = param(0.12, "Probability a woman leaves the education.",
+                                      unit="fraction (dated)", source="assumed")
+
+
+class PoliceCareers(Careers):
+    attrition_officers: DatedRatio = param(0.035, "Men's yearly attrition, officers.",
+                                           unit="1/year (dated)", source="assumed")
+    attrition_leaders: DatedRatio = param(0.05, "Men's yearly attrition, leaders.",
+                                          unit="1/year (dated)", source="assumed")
+    attrition_civilians: DatedRatio = param(0.08, "Men's yearly attrition, civilians.",
+                                            unit="1/year (dated)", source="assumed")
+    promotion_rate: DatedRatio = param(0.01, "Men's yearly hazard of becoming a leader.",
+                                       unit="1/year (dated)", source="assumed")
+    promotion_min_years: float = param(8.0, "Years as an officer before leadership.",
+                                       unit="years", source="assumed", ge=0, le=40)
+
+
+class PoliceDeployment(Deployment):
+    un_ipo: Destination = _dest(12, 12, 1, "assumed; UN individual police officers")
+    eu_csdp: Destination = _dest(30, 12, 7, "assumed; civilian CSDP missions")
+    trainer_pool: Destination = _dest(5, 1, 1, "assumed; short deployments")
+    frontex: Destination = _dest(20, 2, 1, "assumed")
+
+
+class Police(Section):
+    """The police: students -> cadets -> officers -> leaders; civilians; international postings."""
+
+    initial: PoliceInitial = Field(default_factory=PoliceInitial)
+    academy: PoliceAcademy = Field(default_factory=PoliceAcademy)
+    civilian_recruitment: Recruitment = Field(default_factory=lambda: Recruitment(
+        recruits=0, establishment=5000, women_share=0.65))
+    careers: PoliceCareers = Field(default_factory=PoliceCareers)
+    deployment: PoliceDeployment = Field(default_factory=PoliceDeployment)
+
+
+# -- the scenario -------------------------------------------------------------------------
+
+
+class Scenario(Section):
+    """A scenario: what the world looks like (levers and assumptions) and how to run it."""
+
+    name: str = Field(description="Short name; used (made safe) as the output folder name.",
+                      min_length=1, max_length=200)
+    description: str = param("", "What the scenario asks.", unit="text", source="assumed")
+    extends: str | None = param(None, "A scenario file (relative to this one) whose values this "
+                                "file overrides.", unit="path", source="assumed")
+    calibration: str | None = param(None, "A fitted-parameter file (relative to this one) "
+                                    "layered beneath the scenario's own values.", unit="path",
+                                    source="calibrated")
+    start_year: int = param(2010, "First simulated year (the initial population is set on "
+                            "1 January).", unit="year", source="assumed", ge=2000, le=2024)
+    horizon: int = param(2035, "Last simulated year (inclusive).", unit="year",
+                         source="assumed", ge=2025, le=2060)
+    replications: int = param(200, "Independent replications.", unit="count", source="assumed",
+                              ge=1, le=100000)
+    seed: int = param(20250701, "Root seed; replication r uses SeedSequence(seed, (r, ...)).",
+                      unit="integer", source="assumed", ge=0, le=2**63 - 1)
+    meta: dict[str, Any] = Field(default_factory=dict, description="Informational notes "
+                                 "(written into resolved scenarios); ignored by the model.")
+    armed_forces: ArmedForces = Field(default_factory=ArmedForces)
+    dema: Dema = Field(default_factory=Dema)
+    police: Police = Field(default_factory=Police)
+
+    @model_validator(mode="after")
+    def _years(self) -> "Scenario":
+        if self.horizon <= self.start_year:
+            raise ValueError(f"horizon ({self.horizon}) must be after start_year "
+                             f"({self.start_year})")
+        return self
+
+    @property
+    def years(self) -> range:
+        return range(self.start_year, self.horizon + 1)
