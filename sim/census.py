@@ -40,6 +40,8 @@ def tally(scenario: Scenario, agencies: list[Agency]) -> Tally:
                                                   "entries_women", "entries_total",
                                                   "exits_women", "exits_total")}
     for j, s in enumerate(SERIES):
+        if s.agency not in by_name:
+            continue
         a = by_name[s.agency]
         women, total = _measure(a, s, len(years))
         cols["women"][:, j], cols["total"][:, j] = women, total

@@ -168,6 +168,25 @@ def _problem(error: dict[str, Any]) -> str:
     return f"{msg} (got {shown})" if shown and kind != "value_error" else msg
 
 
+def dotted(key: str, value: Any) -> dict[str, Any]:
+    """``"a.b.c", v`` -> ``{"a": {"b": {"c": v}}}``, an override for :func:`load_scenario`."""
+    out: Any = value
+    for part in reversed(key.split(".")):
+        out = {part: out}
+    return out
+
+
+def check_key(key: str, file: Path | str = "<command line>") -> None:
+    """Fail with an InputError unless ``key`` names a parameter of the schema."""
+    node: Any = _defaults()
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            raise InputError(file, key, "not a parameter of the scenario schema")
+        node = node[part]
+    if isinstance(node, dict):
+        raise InputError(file, key, "names a block, not a parameter")
+
+
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 

@@ -39,9 +39,11 @@ def _monthly(env: simpy.Environment, first: int, last: int, phase: float, act) -
             yield env.timeout(1)
 
 
-def build(scenario: Scenario, replication: int) -> tuple[simpy.Environment, list[Agency]]:
+def build(scenario: Scenario, replication: int,
+          agencies: tuple[str, ...] | None = None) -> tuple[simpy.Environment, list[Agency]]:
     env = simpy.Environment(initial_time=scenario.start_year * 12)
-    agencies = [cls(scenario, replication) for cls in AGENCY_CLASSES.values()]
+    agencies = [cls(scenario, replication) for name, cls in AGENCY_CLASSES.items()
+                if agencies is None or name in agencies]
     for a in agencies:
         a.populate()
         env.process(_monthly(env, a.start + 1, a.end, CAREERS, a.careers_step))
@@ -53,9 +55,15 @@ def build(scenario: Scenario, replication: int) -> tuple[simpy.Environment, list
     return env, agencies
 
 
-def simulate(scenario: Scenario, replication: int) -> ReplicationResult:
-    """Run one replication to the end of the horizon."""
-    env, agencies = build(scenario, replication)
+def simulate(scenario: Scenario, replication: int,
+             agencies: tuple[str, ...] | None = None) -> ReplicationResult:
+    """Run one replication to the end of the horizon.
+
+    ``agencies`` limits the run to some of ``armed_forces``, ``dema``, ``police`` (the others'
+    series are NaN); each agency's numbers are the same as in a full run, as the agencies share
+    no people and draw from their own streams.
+    """
+    env, agencies = build(scenario, replication, agencies)
     events = 0
     while True:
         try:

@@ -1,0 +1,79 @@
+"""Self-contained HTML pages for the reports: plotly.js embedded once, every text escaped.
+
+Reports must open offline and must never run text from a scenario file as HTML, so a page is
+built only from escaped text, tables of values, and Plotly figures; the one script it loads
+is plotly.js itself, inlined.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Iterable, Sequence
+
+import plotly.graph_objects as go
+from plotly.offline import get_plotlyjs
+
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
+       max-width: 1400px; padding: 1rem 2rem; color: #222; }
+h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2rem;
+     border-bottom: 1px solid #ddd; } h3 { font-size: 1.05rem; }
+table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .9rem; }
+th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: left; vertical-align: top; }
+th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+p.note { color: #555; font-size: .9rem; max-width: 60rem; }
+.figure { width: 100%; min-height: 420px; }
+.meets { background: #e6f4ea; } .misses { background: #fdecea; }
+"""
+
+
+def esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+class Page:
+    """A report page built section by section."""
+
+    def __init__(self, title: str):
+        self.title = title
+        self.parts: list[str] = [f"<h1>{esc(title)}</h1>"]
+        self.n_figures = 0
+
+    def heading(self, text: str, level: int = 2) -> "Page":
+        self.parts.append(f"<h{level}>{esc(text)}</h{level}>")
+        return self
+
+    def text(self, text: str, note: bool = False) -> "Page":
+        cls = ' class="note"' if note else ""
+        self.parts.append(f"<p{cls}>{esc(text)}</p>")
+        return self
+
+    def table(self, header: Sequence[str], rows: Iterable[Sequence[Any]],
+              row_classes: Iterable[str] | None = None) -> "Page":
+        """A table; numbers are right-aligned, everything is escaped."""
+        out = ["<table><thead><tr>", *(f"<th>{esc(h)}</th>" for h in header), "</tr></thead><tbody>"]
+        classes = list(row_classes) if row_classes is not None else None
+        for i, row in enumerate(rows):
+            cls = f' class="{esc(classes[i])}"' if classes and classes[i] else ""
+            cells = "".join(
+                f'<td class="num">{esc(c)}</td>' if isinstance(c, (int, float)) else
+                f"<td>{esc(c)}</td>" for c in row)
+            out.append(f"<tr{cls}>{cells}</tr>")
+        out.append("</tbody></table>")
+        self.parts.append("".join(out))
+        return self
+
+    def figure(self, fig: go.Figure) -> "Page":
+        self.n_figures += 1
+        fig.update_layout(autosize=True, margin=dict(l=60, r=30, t=60, b=50))
+        self.parts.append('<div class="figure">' + fig.to_html(
+            full_html=False, include_plotlyjs=False, div_id=f"figure-{self.n_figures}",
+            config={"responsive": True, "displaylogo": False}) + "</div>")
+        return self
+
+    def render(self) -> str:
+        return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+                f"<title>{esc(self.title)}</title><style>{STYLE}</style>"
+                f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head><body>"
+                + "\n".join(self.parts) + "</body></html>\n")
