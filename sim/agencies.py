@@ -45,7 +45,7 @@ def streams(seed: int, replication: int, agency: str) -> dict[str, np.random.Gen
 class Destination:
     name: str
     index: int
-    eligible: tuple[int, ...]
+    eligible: np.ndarray      # per stage code: may people in it be sent here?
 
 
 class Agency:
@@ -72,6 +72,7 @@ class Agency:
         self.deployed = np.zeros((self.n_years + 1, len(self.dest_names), 2), np.int64)
         self.deployed_any = np.zeros((self.n_years + 1, 2), np.int64)
         self.person_events = 0
+        self.clocks = careers.Clocks()
         self._carry: dict[str, float] = {}
 
     def s(self, stage: str) -> int:
@@ -99,8 +100,8 @@ class Agency:
 
     def careers_step(self, month: int) -> None:
         before = self.roster.transitions.sum()
-        events = careers.step(self.roster, self.rules(month), month, self.rng["attrition"],
-                              self.rng["promotion"], self.rng["recruitment"])
+        events = self.clocks.step(self.roster, self.rules(month), month, self.rng["attrition"],
+                                  self.rng["promotion"], self.rng["recruitment"])
         y = self.roster.year_index(month - 1)
         self.completed[y] += events.completed
         self.person_events += int(self.roster.transitions.sum() - before)
@@ -108,7 +109,7 @@ class Agency:
     def census(self, month: int) -> None:
         i = month - self.start
         r = self.roster
-        self.stock[i] = r.counts()
+        self.stock[i] = r.heads
         n = r.n
         if self.name == DEMA:
             members = r.pool[:n] & (r.stage[:n] != GONE)
@@ -133,8 +134,7 @@ class Agency:
             weight = block.women_selection_weight.at(month)
             for dest, p in due:
                 rotation = deployment.Rotation(dest.index, int(round(p.positions.at(month))),
-                                               weight, p.target_share.at(month),
-                                               self._eligible_codes(dest.eligible))
+                                               weight, p.target_share.at(month), dest.eligible)
                 self.person_events += deployment.send(self.roster, rotation, free, month,
                                                       self.rng["deployment"], self.deployed,
                                                       self.deployed_any)
@@ -290,8 +290,8 @@ class ArmedForcesAgency(Agency):
         both = (self.s("rank_and_file"), self.s("leader"))
         leaders = (self.s("leader"),)
         for i, name in enumerate(self.dest_names):
-            yield Destination(name, i, leaders if name == "un_staff_observer" else both), \
-                getattr(d, name)
+            yield Destination(name, i, self._eligible_codes(
+                leaders if name == "un_staff_observer" else both)), getattr(d, name)
 
 
 class DemaAgency(Agency):
@@ -354,7 +354,7 @@ class DemaAgency(Agency):
 
     def destinations(self):
         d = self.p.deployment
-        eligible = tuple(self.s(s) for s in (*self.STAFF, "external"))
+        eligible = self._eligible_codes(tuple(self.s(s) for s in (*self.STAFF, "external")))
         for i, name in enumerate(self.dest_names):
             yield Destination(name, i, eligible), getattr(d, name)
 
@@ -408,7 +408,7 @@ class PoliceAgency(Agency):
 
     def destinations(self):
         d = self.p.deployment
-        eligible = (self.s("officer"), self.s("leader"))
+        eligible = self._eligible_codes((self.s("officer"), self.s("leader")))
         for i, name in enumerate(self.dest_names):
             yield Destination(name, i, eligible), getattr(d, name)
 

@@ -40,50 +40,121 @@ class CareerEvents:
     completed: np.ndarray        # [stage, woman] fixed-length stages completed
 
 
-def step(roster: Roster, rules: CareerRules, month: int, attrition: np.random.Generator,
-         promotion: np.random.Generator, continuation: np.random.Generator) -> CareerEvents:
-    """Advance everyone's clocks over the month that ends at ``month``."""
-    n = roster.n
-    event_month = month - 1
-    code = roster.code[:n]
-    tenure = event_month - roster.since[:n]
-    h_e = rules.attrition[code]
+def _same(a: CareerRules | None, b: CareerRules) -> bool:
+    return a is not None and all(np.array_equal(getattr(a, f), getattr(b, f)) for f in
+                                 ("attrition", "promotion", "promotion_min")) and \
+        a.early_months == b.early_months and a.early_multiplier == b.early_multiplier
+
+
+class Clocks:
+    """Event-driven bookkeeping of everyone's clocks for one agency.
+
+    The step above is what each person experiences; doing it literally would touch every
+    person every month. Instead each person's hazards stay constant until a known tick (their
+    clock running out, a tenure boundary, the end of a fixed stage, or a change of the rules),
+    so ``roster.review`` holds the next tick at which anything can happen to them and only
+    those people are looked at. Cumulative hazards are kept as ``h + (tick - t_ref) * r``.
+    """
+
+    def __init__(self) -> None:
+        self.last: CareerRules | None = None
+
+    def step(self, roster: Roster, rules: CareerRules, month: int,
+             attrition: np.random.Generator, promotion: np.random.Generator,
+             continuation: np.random.Generator) -> CareerEvents:
+        """Everything that happens to anyone in the month that ends at tick ``month``."""
+        n = roster.n
+        if not _same(self.last, rules):
+            # New rules from this tick: everyone's hazards are recomputed now.
+            alive = np.flatnonzero(roster.stage[:n] != GONE)
+            _rebase(roster, alive, month - 1)
+            roster.review[alive] = month
+            self.last = rules
+        due = np.flatnonzero(roster.review[:n] <= month)
+        if len(due):
+            _rebase(roster, due, month - 1)
+            _advance(roster, rules, due, month, attrition, promotion)
+        return CareerEvents(_complete(roster, rules, due, month, attrition, promotion,
+                                      continuation))
+
+
+def _rebase(roster: Roster, rows: np.ndarray, tick: int) -> None:
+    """Fold the hazard accumulated up to ``tick`` into ``h`` and move ``t_ref`` there."""
+    span = tick - roster.t_ref[rows]
+    roster.h_exit[rows] += span * roster.r_exit[rows]
+    roster.h_prom[rows] += span * roster.r_prom[rows]
+    roster.t_ref[rows] = tick
+
+
+def _rates(roster: Roster, rules: CareerRules, rows: np.ndarray, tick: int):
+    """Monthly hazards that apply at ``tick`` (tenure measured at the month's start)."""
+    code = roster.code[rows]
+    tenure = tick - 1 - roster.since[rows]
+    r_e = rules.attrition[code]
     if rules.early_multiplier != 1.0:
-        h_e[tenure < rules.early_months] *= rules.early_multiplier
-    new_e = roster.h_exit[:n]
-    new_e += h_e
-    fired_e = new_e >= roster.e_exit[:n]
+        r_e = np.where(tenure < rules.early_months, r_e * rules.early_multiplier, r_e)
+    r_p = np.where(tenure >= rules.promotion_min[code], rules.promotion[code], 0.0)
+    return r_e, r_p
 
-    h_p = rules.promotion[code]
-    h_p[tenure < rules.promotion_min[code]] = 0.0
-    new_p = roster.h_prom[:n]
-    new_p += h_p
-    fired_p = new_p >= roster.e_prom[:n]
 
-    both = np.flatnonzero(fired_e & fired_p)
-    if len(both):
+def _advance(roster: Roster, rules: CareerRules, rows: np.ndarray, month: int,
+             attrition: np.random.Generator, promotion: np.random.Generator) -> None:
+    """Apply tick ``month`` to ``rows`` (already rebased to ``month - 1``)."""
+    r_e, r_p = _rates(roster, rules, rows, month)
+    old_e, old_p = roster.h_exit[rows], roster.h_prom[rows]
+    new_e, new_p = old_e + r_e, old_p + r_p
+    fired_e = new_e >= roster.e_exit[rows]
+    fired_p = new_p >= roster.e_prom[rows]
+    both = fired_e & fired_p
+    if both.any():
         # Where both clocks ran out this month, the one that ran out first wins.
-        frac_e = 1 - (new_e[both] - roster.e_exit[both]) / h_e[both]
-        frac_p = 1 - (new_p[both] - roster.e_prom[both]) / h_p[both]
+        frac_e = (roster.e_exit[rows][both] - old_e[both]) / r_e[both]
+        frac_p = (roster.e_prom[rows][both] - old_p[both]) / r_p[both]
         first_p = frac_p < frac_e
         fired_e[both] = ~first_p
         fired_p[both] = first_p
-
-    roster.remove(np.flatnonzero(fired_e), event_month)
-    promoted = np.flatnonzero(fired_p)
+    stay = ~(fired_e | fired_p)
+    kept = rows[stay]
+    roster.h_exit[kept] = new_e[stay]
+    roster.h_prom[kept] = new_p[stay]
+    roster.t_ref[kept] = month
+    _schedule(roster, rules, kept, month)
+    roster.remove(rows[fired_e], month - 1)
+    promoted = rows[fired_p]
     if len(promoted):
         targets = rules.promotion_to[roster.stage[promoted]]
         for target in np.unique(targets):
-            rows = promoted[targets == target]
-            roster.move(rows, int(target), month, event_month, attrition, promotion)
-    return CareerEvents(_complete(roster, rules, month, attrition, promotion, continuation))
+            moved = promoted[targets == target]
+            roster.move(moved, int(target), month, month - 1, attrition, promotion)
 
 
-def _complete(roster: Roster, rules: CareerRules, month: int, attrition: np.random.Generator,
-              promotion: np.random.Generator, rng: np.random.Generator) -> np.ndarray:
-    """Fixed-length stages that end now: go on with the continuation probability, or leave."""
-    n = roster.n
-    done = np.flatnonzero((roster.until[:n] <= month) & (roster.stage[:n] != GONE))
+def _schedule(roster: Roster, rules: CareerRules, rows: np.ndarray, month: int) -> None:
+    """Rates from the next tick on, and the next tick at which anything can change."""
+    r_e, r_p = _rates(roster, rules, rows, month + 1)
+    roster.r_exit[rows], roster.r_prom[rows] = r_e, r_p
+    nxt = np.maximum(np.ceil(roster.until[rows]), month + 1)
+    for clock, h, r in ((roster.e_exit, roster.h_exit, r_e), (roster.e_prom, roster.h_prom, r_p)):
+        left = np.full(len(rows), np.inf)
+        np.divide(clock[rows] - h[rows], r, out=left, where=r > 0)
+        np.minimum(nxt, month + np.maximum(1.0, np.ceil(left)), out=nxt)
+    since = roster.since[rows]
+    for boundary in (since + (rules.early_months + 1),
+                     since + (rules.promotion_min[roster.code[rows]] + 1)):
+        b = np.ceil(boundary)
+        b[b <= month + 1] = np.inf
+        np.minimum(nxt, b, out=nxt)
+    roster.review[rows] = nxt
+
+
+def _complete(roster: Roster, rules: CareerRules, due: np.ndarray, month: int,
+              attrition: np.random.Generator, promotion: np.random.Generator,
+              rng: np.random.Generator) -> np.ndarray:
+    """Fixed-length stages that end now: go on with the continuation probability, or leave.
+
+    Only people due for review can be ending a stage: their review tick is never later than
+    the end of their stage.
+    """
+    done = due[(roster.until[due] <= month) & (roster.stage[due] != GONE)]
     completed = np.zeros((roster.n_stages, 2), np.int64)
     if len(done) == 0:
         return completed

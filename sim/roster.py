@@ -28,6 +28,7 @@ class Roster:
         self.n = 0
         self._alloc(4096)
         self.transitions = np.zeros((n_years + 1, n_stages + 1, n_stages + 1, 2), np.int64)
+        self.heads = np.zeros((n_stages, 2), np.int64)   # kept equal to counts()
 
     def _alloc(self, cap: int) -> None:
         def grow(old: np.ndarray | None, dtype, fill, shape=()) -> np.ndarray:
@@ -47,6 +48,10 @@ class Roster:
         self.h_exit = grow(g(self, "h_exit", None), np.float64, 0.0)
         self.e_prom = grow(g(self, "e_prom", None), np.float64, np.inf)
         self.h_prom = grow(g(self, "h_prom", None), np.float64, 0.0)
+        self.t_ref = grow(g(self, "t_ref", None), np.float64, 0.0)
+        self.r_exit = grow(g(self, "r_exit", None), np.float64, 0.0)
+        self.r_prom = grow(g(self, "r_prom", None), np.float64, 0.0)
+        self.review = grow(g(self, "review", None), np.float64, np.inf)
         self.rest_until = grow(g(self, "rest_until", None), np.float64, -np.inf)
         self.dest = grow(g(self, "dest", None), np.int8, NOWHERE)
         self.pool = grow(g(self, "pool", None), np.bool_, False)
@@ -55,7 +60,8 @@ class Roster:
                                   (max(self.n_destinations, 1),))
 
     _COLUMNS = ("woman", "stage", "code", "since", "until", "e_exit", "h_exit", "e_prom",
-                "h_prom", "rest_until", "dest", "pool", "dep_year", "dep_year_dest")
+                "h_prom", "t_ref", "r_exit", "r_prom", "review", "rest_until", "dest", "pool",
+                "dep_year", "dep_year_dest")
 
     def year_index(self, month: float) -> int:
         return int(month) // 12 - self.first_year
@@ -76,15 +82,13 @@ class Roster:
         self.code[rows] = 2 * stage + self.woman[rows]
         self.since[rows] = month if since is None else since
         self.until[rows] = until
-        self.e_exit[rows] = attrition.exponential(size=k)
-        self.h_exit[rows] = 0.0
-        self.e_prom[rows] = promotion.exponential(size=k)
-        self.h_prom[rows] = 0.0
+        self._fresh_clocks(rows, k, month, attrition, promotion)
         self.rest_until[rows] = -np.inf
         self.dest[rows] = NOWHERE
         self.pool[rows] = False
         self.dep_year[rows] = -1
         self.dep_year_dest[rows] = -1
+        self.heads[stage] += (men, women)
         if count:
             y = self.year_index(month)
             self.transitions[y, 0, stage + 1, 1] += women
@@ -100,10 +104,19 @@ class Roster:
         self.code[rows] = 2 * stage + self.woman[rows]
         self.since[rows] = month
         self.until[rows] = until
-        self.e_exit[rows] = attrition.exponential(size=len(rows))
+        self._fresh_clocks(rows, len(rows), month, attrition, promotion)
+
+    def _fresh_clocks(self, rows, k: int, month: float, attrition: np.random.Generator,
+                      promotion: np.random.Generator) -> None:
+        """New clocks at ``month``; the careers step reviews them at the next tick."""
+        self.e_exit[rows] = attrition.exponential(size=k)
         self.h_exit[rows] = 0.0
-        self.e_prom[rows] = promotion.exponential(size=len(rows))
+        self.e_prom[rows] = promotion.exponential(size=k)
         self.h_prom[rows] = 0.0
+        self.t_ref[rows] = month
+        self.r_exit[rows] = 0.0
+        self.r_prom[rows] = 0.0
+        self.review[rows] = month + 1
 
     def remove(self, rows: np.ndarray, event_month: float) -> None:
         """People leave the agency (attrition, dropout, end of service)."""
@@ -113,6 +126,9 @@ class Roster:
         self.e_exit[rows] = np.inf
         self.e_prom[rows] = np.inf
         self.until[rows] = np.inf
+        self.review[rows] = np.inf
+        self.r_exit[rows] = 0.0
+        self.r_prom[rows] = 0.0
         self.dest[rows] = NOWHERE
         self.pool[rows] = False
 
@@ -121,8 +137,11 @@ class Roster:
             return
         y = self.year_index(event_month)
         codes = self.code[rows]
-        counts = np.bincount(codes, minlength=self.gone_code + 1)[: self.gone_code]
-        self.transitions[y, 1:, to + 1, :] += counts.reshape(-1, 2)
+        counts = np.bincount(codes, minlength=self.gone_code + 1)[: self.gone_code].reshape(-1, 2)
+        self.transitions[y, 1:, to + 1, :] += counts
+        self.heads -= counts
+        if to != GONE:
+            self.heads[to] += counts.sum(axis=0)
 
     def compact(self) -> None:
         """Drop the rows of people who have left (once a year)."""
