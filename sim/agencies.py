@@ -12,6 +12,7 @@ the census, then intakes, then deployments:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -19,9 +20,10 @@ import numpy as np
 
 from sim import careers, conscription, deployment
 from sim.careers import CareerRules
+from sim.dated import Dated
 from sim.roster import GONE, Roster
 from sim.scenario import (ArmedForces, Careers, Conscription, Dema, Deployment, Police,
-                          Recruitment, Scenario)
+                          Recruitment, Scenario, Section)
 from sim.series import AF, DEMA, DESTINATIONS, POLICE, STAGES
 
 PROCESSES = ("initial", "conscription", "recruitment", "attrition", "promotion", "deployment",
@@ -73,6 +75,8 @@ class Agency:
         self.deployed_any = np.zeros((self.n_years + 1, 2), np.int64)
         self.person_events = 0
         self.clocks = careers.Clocks()
+        self._rules: CareerRules | None = None
+        self._rule_changes = change_months(self.rule_blocks())
         self._carry: dict[str, float] = {}
 
     def s(self, stage: str) -> int:
@@ -84,6 +88,10 @@ class Agency:
         raise NotImplementedError
 
     def rules(self, month: int) -> CareerRules:
+        raise NotImplementedError
+
+    def rule_blocks(self) -> tuple[Section, ...]:
+        """The scenario blocks whose levers :meth:`rules` reads."""
         raise NotImplementedError
 
     def intake(self, month: int) -> None:
@@ -100,7 +108,9 @@ class Agency:
 
     def careers_step(self, month: int) -> None:
         before = self.roster.transitions.sum()
-        events = self.clocks.step(self.roster, self.rules(month), month, self.rng["attrition"],
+        if self._rules is None or month in self._rule_changes:
+            self._rules = self.rules(month)
+        events = self.clocks.step(self.roster, self._rules, month, self.rng["attrition"],
                                   self.rng["promotion"], self.rng["recruitment"])
         y = self.roster.year_index(month - 1)
         self.completed[y] += events.completed
@@ -118,8 +128,8 @@ class Agency:
         if away.any():
             idx = r.dest[:n][away].astype(np.int64) * 2 + r.woman[:n][away]
             self.posted[i] = np.bincount(idx, minlength=2 * len(self.dest_names)).reshape(-1, 2)
-        if month % 12 == 0:
-            r.compact()
+        if month % 12 == 0 and 4 * (r.n - int(r.heads.sum())) > r.n:
+            r.compact()   # once a year, when more than a quarter of the rows are leavers
 
     def deploy(self, month: int) -> None:
         """Rotations due this month: all come home first, then the new rotations are drawn."""
@@ -132,12 +142,17 @@ class Agency:
                 deployment.send_home(self.roster, dest.index, month, rest)
             free = deployment.available(self.roster, month, pool_only=self.name == DEMA)
             weight = block.women_selection_weight.at(month)
+            eligible: dict[bytes, np.ndarray] = {}
             for dest, p in due:
+                key = dest.eligible.tobytes()
+                if key not in eligible:
+                    eligible[key] = np.flatnonzero(
+                        free & dest.eligible[self.roster.code[: self.roster.n]])
                 rotation = deployment.Rotation(dest.index, int(round(p.positions.at(month))),
                                                weight, p.target_share.at(month), dest.eligible)
-                self.person_events += deployment.send(self.roster, rotation, free, month,
-                                                      self.rng["deployment"], self.deployed,
-                                                      self.deployed_any)
+                self.person_events += deployment.send(self.roster, rotation, free, eligible[key],
+                                                      month, self.rng["deployment"],
+                                                      self.deployed, self.deployed_any)
         if month % 12 == 0:
             # Still abroad after this month's rotations: deployed in the new year too.
             deployment.carry_over(self.roster, month, self.deployed, self.deployed_any)
@@ -248,6 +263,24 @@ class Agency:
         tables["attrition"][2 * i + 1] = careers.dropout_hazard(p_women, months)
 
 
+def change_months(blocks: tuple[Section, ...]) -> frozenset[int]:
+    """Ticks at which any dated lever of the blocks can take a new value."""
+    months: set[int] = set()
+    for block in blocks:
+        for name in type(block).model_fields:
+            value = getattr(block, name)
+            if not isinstance(value, Dated):
+                continue
+            pts = value.points
+            for i, p in enumerate(pts):
+                if p.month == float("-inf"):
+                    continue
+                months.add(math.ceil(p.month))
+                if p.linear and i + 1 < len(pts):
+                    months.update(range(math.ceil(p.month), math.ceil(pts[i + 1].month) + 1))
+    return frozenset(months)
+
+
 def _month(day) -> int:
     return day.year * 12 + day.month - 1 + (day.day > 1)
 
@@ -269,6 +302,9 @@ class ArmedForcesAgency(Agency):
                             i.women_share_rank_and_file, i.mean_tenure_years)
         self.populate_stage(self.s("leader"), i.leaders, i.women_share_leaders,
                             i.mean_tenure_years)
+
+    def rule_blocks(self) -> tuple[Section, ...]:
+        return self.p.careers, self.p.conscription
 
     def rules(self, month: int) -> CareerRules:
         c, k = self.p.careers, self.p.conscription
@@ -316,6 +352,9 @@ class DemaAgency(Agency):
         rows = self.populate_stage(self.s("external"), i.pool_external,
                                    i.women_share_pool_external, i.mean_tenure_years)
         self.roster.pool[rows] = True
+
+    def rule_blocks(self) -> tuple[Section, ...]:
+        return self.p.careers, self.p.conscription, self.p.pool
 
     def rules(self, month: int) -> CareerRules:
         c, k = self.p.careers, self.p.conscription
@@ -380,6 +419,9 @@ class PoliceAgency(Agency):
                                     ("leader", i.leaders, i.women_share_leaders),
                                     ("civilian", i.civilians, i.women_share_civilians)):
             self.populate_stage(self.s(stage), total, share, i.mean_tenure_years)
+
+    def rule_blocks(self) -> tuple[Section, ...]:
+        return self.p.careers, self.p.academy
 
     def rules(self, month: int) -> CareerRules:
         c, a = self.p.careers, self.p.academy

@@ -64,7 +64,7 @@ class Clocks:
              continuation: np.random.Generator) -> CareerEvents:
         """Everything that happens to anyone in the month that ends at tick ``month``."""
         n = roster.n
-        if not _same(self.last, rules):
+        if rules is not self.last and not _same(self.last, rules):
             # New rules from this tick: everyone's hazards are recomputed now.
             alive = np.flatnonzero(roster.stage[:n] != GONE)
             _rebase(roster, alive, month - 1)
@@ -123,9 +123,15 @@ def _advance(roster: Roster, rules: CareerRules, rows: np.ndarray, month: int,
     promoted = rows[fired_p]
     if len(promoted):
         targets = rules.promotion_to[roster.stage[promoted]]
-        for target in np.unique(targets):
+        for target in _distinct(targets):
             moved = promoted[targets == target]
             roster.move(moved, int(target), month, month - 1, attrition, promotion)
+
+
+def _distinct(values: np.ndarray) -> np.ndarray:
+    """The distinct values (usually one: each agency promotes into one stage)."""
+    first = values[0]
+    return values[:1] if (values == first).all() else np.unique(values)
 
 
 def _schedule(roster: Roster, rules: CareerRules, rows: np.ndarray, month: int) -> None:

@@ -43,13 +43,32 @@ def select(woman: np.ndarray, k: int, women_weight: float, target_share: float |
     else:
         k_w = min(len(women), int(round(target_share * k)))
         k_w = max(k_w, k - len(men))
-    return np.concatenate([rng.choice(women, k_w, replace=False),
-                           rng.choice(men, k - k_w, replace=False)])
+    return np.concatenate([_pick(women, k_w, rng), _pick(men, k - k_w, rng)])
+
+
+def _pick(rows: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """``k`` of ``rows`` uniformly at random without replacement."""
+    if k >= len(rows):
+        return rows
+    if 4 * k >= len(rows):
+        return rng.permutation(rows)[:k]
+    picked = np.unique(rng.integers(0, len(rows), size=k + k // 4 + 8))
+    while len(picked) < k:
+        picked = np.unique(np.concatenate([picked, rng.integers(0, len(rows), size=k)]))
+    return rows[rng.permutation(picked)[:k]]
 
 
 def women_drawn(n_w: int, n_m: int, k: int, weight: float, rng: np.random.Generator) -> int:
     """Women among ``k`` drawn one by one without replacement, a woman ``weight`` times as
-    likely as a man to be drawn each time (Wallenius' urn)."""
+    likely as a man to be drawn each time (Wallenius' urn).
+
+    Small draws follow the urn step by step; large ones use the equivalent race of
+    exponential keys (each person's key ~ Exp(their weight); the ``k`` smallest are drawn).
+    """
+    if k > 64:
+        keys = np.concatenate([rng.exponential(size=n_w) / weight if weight > 0 else
+                               np.full(n_w, np.inf), rng.exponential(size=n_m)])
+        return int((np.argpartition(keys, k - 1)[:k] < n_w).sum())
     u = rng.random(k)
     k_w = 0
     for i in range(k):
@@ -79,10 +98,11 @@ def available(roster: Roster, month: int, pool_only: bool) -> np.ndarray:
     return ok
 
 
-def send(roster: Roster, r: Rotation, free: np.ndarray, month: int, rng: np.random.Generator,
-         deployed: np.ndarray, deployed_any: np.ndarray) -> int:
-    """Draw the next rotation among the free and eligible; they are no longer free."""
-    candidates = np.flatnonzero(free & r.eligible[roster.code[: roster.n]])
+def send(roster: Roster, r: Rotation, free: np.ndarray, candidates: np.ndarray, month: int,
+         rng: np.random.Generator, deployed: np.ndarray, deployed_any: np.ndarray) -> int:
+    """Draw the next rotation among ``candidates`` (eligible rows) still free; they are no
+    longer free afterwards."""
+    candidates = candidates[free[candidates]]
     chosen = candidates[select(roster.woman[candidates], r.positions, r.women_weight,
                                r.target_share, rng)]
     roster.dest[chosen] = r.destination
