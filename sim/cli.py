@@ -13,7 +13,7 @@ import sys
 from sim import __version__
 from sim.loading import InputError
 
-COMMANDS = ("validate", "run", "schema")
+COMMANDS = ("validate", "run", "schema", "calibrate", "sweep", "solve", "compare")
 
 EPILOG = """examples:
   python run_scenario.py run scenarios/baseline.toml

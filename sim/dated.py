@@ -141,7 +141,9 @@ class Dated:
                 raise ValueError(f"change {n}: {err}") from None
             if len(item) == 3 and item[2] != "linear":
                 raise ValueError(f"change {n}: the third element may only be \"linear\"")
-            pts.append(Point(month_number(day), value, len(item) == 3))
+            # EPOCH is how a dump writes "from the beginning of time": read it back as such.
+            month = float("-inf") if day <= EPOCH else month_number(day)
+            pts.append(Point(month, value, len(item) == 3))
         for a, b in zip(pts, pts[1:]):
             if b.month <= a.month:
                 raise ValueError("the dates of the changes must increase")

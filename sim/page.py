@@ -3,12 +3,19 @@
 Reports must open offline and must never run text from a scenario file as HTML, so a page is
 built only from escaped text, tables of values, and Plotly figures; the one script it loads
 is plotly.js itself, inlined.
+
+Each page also reports on itself, so a headless browser (the test suite) can tell whether it
+worked: a tiny inline script records script errors from the moment the page starts, and once
+the page has loaded sets ``data-figures`` (figure divs), ``data-figures-drawn`` (those Plotly
+has drawn, with every trace) and ``data-script-errors`` (how many, with the messages in
+``data-script-error-text``) on ``<body>``.
 """
 
 from __future__ import annotations
 
 import html
-from typing import Any, Iterable, Sequence
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator, Sequence
 
 import plotly.graph_objects as go
 from plotly.offline import get_plotlyjs
@@ -20,11 +27,42 @@ h1 { font-size: 1.6rem; } h2 { font-size: 1.25rem; margin-top: 2rem;
      border-bottom: 1px solid #ddd; } h3 { font-size: 1.05rem; }
 table { border-collapse: collapse; margin: .5rem 0 1rem; font-size: .9rem; }
 th, td { border: 1px solid #ddd; padding: .25rem .5rem; text-align: left; vertical-align: top; }
-th { background: #f4f4f4; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f4f4f4; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 p.note { color: #555; font-size: .9rem; max-width: 60rem; }
 .figure { width: 100%; min-height: 420px; }
 .meets { background: #e6f4ea; } .misses { background: #fdecea; }
+.table-wrap { overflow-x: auto; max-width: 100%; }
+details { margin: .5rem 0 1rem; } summary { cursor: pointer; font-weight: 600; }
 """
+
+# Before plotly.js, so that an error in it or in any figure's script is caught too.
+WATCH_ERRORS = """window.reportErrors = [];
+window.addEventListener("error", function (e) {
+  window.reportErrors.push(String(e.message || e.type) + (e.filename ? " (" + e.filename + ":"
+                           + e.lineno + ")" : ""));
+});
+window.addEventListener("unhandledrejection", function (e) {
+  window.reportErrors.push("unhandled rejection: " + String(e.reason));
+});"""
+
+# After the figures: counts what was drawn, retrying briefly in case Plotly draws late.
+REPORT_STATUS = """(function () {
+  function drawn(gd) {
+    return !!(gd._fullLayout && gd._fullData && gd.data &&
+              gd._fullData.length === gd.data.length && gd.querySelector("svg.main-svg"));
+  }
+  function status(tries) {
+    var figs = Array.prototype.slice.call(document.querySelectorAll("div.plotly-graph-div"));
+    var done = figs.filter(drawn).length;
+    var b = document.body.dataset;
+    b.figures = figs.length; b.figuresDrawn = done;
+    b.scriptErrors = window.reportErrors.length;
+    b.scriptErrorText = window.reportErrors.join(" | ");
+    if (done < figs.length && tries > 0) { setTimeout(function () { status(tries - 1); }, 200); }
+  }
+  window.addEventListener("load", function () { status(25); });
+})();"""
 
 
 def esc(value: Any) -> str:
@@ -49,19 +87,31 @@ class Page:
         return self
 
     def table(self, header: Sequence[str], rows: Iterable[Sequence[Any]],
-              row_classes: Iterable[str] | None = None) -> "Page":
-        """A table; numbers are right-aligned, everything is escaped."""
-        out = ["<table><thead><tr>", *(f"<th>{esc(h)}</th>" for h in header), "</tr></thead><tbody>"]
+              row_classes: Iterable[str] | None = None,
+              numeric: Sequence[int] = ()) -> "Page":
+        """A table; numbers (and the ``numeric`` columns, e.g. formatted intervals) are
+        right-aligned, everything is escaped. Wide tables scroll rather than overflow."""
+        out = ['<div class="table-wrap"><table><thead><tr>',
+               *(f"<th>{esc(h)}</th>" for h in header), "</tr></thead><tbody>"]
         classes = list(row_classes) if row_classes is not None else None
         for i, row in enumerate(rows):
             cls = f' class="{esc(classes[i])}"' if classes and classes[i] else ""
             cells = "".join(
-                f'<td class="num">{esc(c)}</td>' if isinstance(c, (int, float)) else
-                f"<td>{esc(c)}</td>" for c in row)
+                f'<td class="num">{esc(c)}</td>' if isinstance(c, (int, float)) or j in numeric
+                else f"<td>{esc(c)}</td>" for j, c in enumerate(row))
             out.append(f"<tr{cls}>{cells}</tr>")
-        out.append("</tbody></table>")
+        out.append("</tbody></table></div>")
         self.parts.append("".join(out))
         return self
+
+    @contextmanager
+    def details(self, summary: str, open: bool = False) -> Iterator["Page"]:
+        """A collapsible block: long reference tables stay out of the way until opened."""
+        self.parts.append(f"<details{' open' if open else ''}><summary>{esc(summary)}</summary>")
+        try:
+            yield self
+        finally:
+            self.parts.append("</details>")
 
     def figure(self, fig: go.Figure) -> "Page":
         self.n_figures += 1
@@ -75,5 +125,6 @@ class Page:
         return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
                 f"<title>{esc(self.title)}</title><style>{STYLE}</style>"
+                f"<script>{WATCH_ERRORS}</script>"
                 f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head><body>"
-                + "\n".join(self.parts) + "</body></html>\n")
+                + "\n".join(self.parts) + f"<script>{REPORT_STATUS}</script></body></html>\n")

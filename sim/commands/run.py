@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sim.loading import InputError, load_scenario, output_dir
 from sim.outputs import resolved_toml, write_parquet, write_text
+from sim.report import write_reports
 from sim.runner import (default_workers, run_replications, runs_frame, summary_frame,
                         tqdm_progress)
 from sim.scenario import Scenario
@@ -76,7 +77,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def execute(scenario: Scenario, out: Path, workers: int, quiet: bool) -> None:
-    """Run and write the scenario's files; reports are added by ``sim.report`` if present."""
+    """Run and write the scenario's files, then its targets table and report (``sim.report``)."""
     progress, close = tqdm_progress(scenario.replications, quiet, scenario.name)
     try:
         results = run_replications(scenario, range(scenario.replications), workers, progress)
@@ -88,3 +89,4 @@ def execute(scenario: Scenario, out: Path, workers: int, quiet: bool) -> None:
     write_parquet(summary, out / "summary.parquet")
     write_text(resolved_toml(scenario, seed=scenario.seed, replications=scenario.replications),
                out / "scenario.toml")
+    write_reports(scenario, runs, summary, out)   # targets.csv, report.html

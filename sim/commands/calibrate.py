@@ -1,0 +1,133 @@
+"""``calibrate``: fit the free parameters to the plan's figures and report how well they fit.
+
+A full run (no ``--quick``, no ``--until``) also writes the config's fitted file
+(``calibration/fitted.toml``), which the baseline layers beneath its own values. A quick or
+back-test run writes only into its output folder, so it can never replace the fitted baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+import time
+from pathlib import Path
+
+from sim.calibration import Calibration, Figure, calibrate, load_config
+from sim.calibration_report import backtest_markdown, fitted_toml, interval, render, tables
+from sim.commands.run import positive
+from sim.loading import InputError
+from sim.outputs import write_csv, write_text
+from sim.runner import default_workers
+
+CONFIG = Path("calibration/config.toml")
+OUT = Path("outputs/calibration")
+
+
+def year_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a year") from None
+    if not 1900 <= value <= 2200:
+        raise argparse.ArgumentTypeError(f"{value} is not a plausible year")
+    return value
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("calibrate", help="fit the free parameters to the plan's figures",
+                       description="Fit the parameters of the calibration config to the plan's "
+                                   "figures (calibration/observed.csv) and write report.html, "
+                                   "fitted.toml and tables to DIR. A full run without --until "
+                                   "also writes the config's fitted file "
+                                   "(calibration/fitted.toml).")
+    p.add_argument("--config", type=Path, default=CONFIG, metavar="FILE",
+                   help=f"calibration config (default: {CONFIG})")
+    p.add_argument("--until", type=year_arg, metavar="YEAR",
+                   help="fit only figures up to YEAR and back-test the forecast on the later ones")
+    p.add_argument("--out", type=Path, default=OUT, metavar="DIR",
+                   help=f"output folder (default: {OUT}/)")
+    p.add_argument("--quick", action="store_true",
+                   help="a coarse fit (the config's quick mode): for a look and for the tests")
+    p.add_argument("--workers", type=positive, metavar="W", default=None,
+                   help="worker processes (default: all cores); results do not depend on it")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=main)
+
+
+class Display:
+    """Stage lines with the elapsed time on stderr, and a count of evaluations on a terminal."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.start, self.bar = quiet, time.monotonic(), None
+        if not quiet and sys.stderr.isatty():
+            from tqdm import tqdm
+            self.bar = tqdm(desc="evaluations", unit="eval", file=sys.stderr)
+
+    def stage(self, text: str) -> None:
+        if self.quiet:
+            return
+        line = f"[{time.monotonic() - self.start:6.0f} s] {text}"
+        if self.bar is not None:
+            self.bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def tick(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def write(cal: Calibration, out: Path, command: str) -> list[Path]:
+    """Every output file, atomically; the config's fitted file only for a full fit."""
+    written = [write_text(render(cal), out / "report.html"),
+               write_text(fitted_toml(cal), out / "fitted.toml")]
+    for name, frame in tables(cal).items():
+        written.append(write_csv(frame, out / name))
+    if cal.held_out:
+        written.append(write_text(backtest_markdown(cal, command), out / "backtest.md"))
+    if cal.mode_name == "full" and cal.until is None:
+        written.append(write_text(fitted_toml(cal), cal.cfg.fitted))
+    return written
+
+
+def main(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config)
+    if args.out.exists() and not args.out.is_dir():
+        raise InputError(args.out, None, "the output path exists and is not a folder")
+    display = Display(args.quiet)
+    try:
+        cal = calibrate(cfg, "quick" if args.quick else "full", args.until,
+                        args.workers or default_workers(), display.stage, display.tick)
+    finally:
+        display.close()
+    written = write(cal, args.out, command_line(args))
+    if not args.quiet:
+        inside = sum(1 for f in cal.fitted_figures if _inside(cal, f))
+        print(f"objective {cal.objective:.2f} (data χ² {cal.chi2_data:.2f}); "
+              f"{inside} of {len(cal.fitted_figures)} fitted figures inside the 90% process "
+              f"interval")
+        for path in written:
+            print(f"wrote {path}")
+    return 0
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces the fit (for the back-test table's provenance)."""
+    words = ["python", "run_scenario.py", "calibrate"]
+    if args.config != CONFIG:
+        words += ["--config", str(args.config)]
+    if args.until is not None:
+        words += ["--until", str(args.until)]
+    if args.quick:
+        words.append("--quick")
+    return shlex.join(words)
+
+
+def _inside(cal: Calibration, f: Figure) -> bool:
+    lo, _, hi = interval(cal.process.at(f))
+    return lo <= f.value <= hi

@@ -1,0 +1,104 @@
+"""``compare A.toml B.toml [C.toml ...]``: scenarios side by side, paired replication by replication.
+
+Every scenario runs with the same seed and replications (the first scenario's, or ``--seed`` and
+``--replications``), so the differences written to ``differences.parquet`` and shown in
+``report.html`` are paired (common random numbers; see ``sim.compare``). All files are loaded
+and checked before anything runs, and each output is written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import polars as pl
+
+from sim.commands.run import OUTPUTS, add_run_options
+from sim.compare import (Pairing, common_years, pair, paired_differences, target_effects)
+from sim.compare_report import comparison_report
+from sim.loading import InputError, load_scenario, output_dir, safe_name
+from sim.outputs import resolved_toml, write_csv, write_parquet, write_text
+from sim.report import load_fitted, load_observed, target_table
+from sim.runner import default_workers, run_replications, runs_frame, summary_frame, tqdm_progress
+from sim.targets import load_targets
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="compare scenarios with paired replications",
+                       description="Run two or more scenarios with common random numbers (the "
+                                   "same seed and replications) and write the paired "
+                                   "differences (differences.parquet), each scenario's targets "
+                                   "(targets.csv), the paired effect on each target "
+                                   "(target_effects.csv) and report.html to DIR. The first "
+                                   "scenario is the reference.")
+    p.add_argument("scenarios", nargs="+", metavar="SCENARIO",
+                   help="scenario TOML files; the first is the reference")
+    add_run_options(p)
+    p.add_argument("--out", metavar="DIR", type=Path,
+                   help="output folder (default: outputs/compare/<a>_vs_<b>...)")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    if len(args.scenarios) < 2:
+        raise InputError("<command line>", "SCENARIO", "give at least two scenario files to "
+                         "compare (the first is the reference)")
+    pairing = pair([load_scenario(f) for f in args.scenarios], args.seed, args.replications)
+    out = args.out if args.out is not None else output_dir(
+        OUTPUTS / "compare", "_vs_".join(s.name for s in pairing.scenarios))
+    if out.exists() and not out.is_dir():
+        raise InputError(out, None, "the output path exists and is not a folder")
+    if not args.quiet:
+        for note in pairing.notes:
+            print(f"note: {note}", file=sys.stderr)
+    runs = run_all(pairing, args.workers or default_workers(), args.quiet)
+    if not common_years(runs):
+        raise InputError(args.scenarios[1], "horizon", "no simulated year in common with "
+                         f"{args.scenarios[0]}")
+    write_outputs(pairing, runs, Path(out))
+    if not args.quiet:
+        print(f"wrote {out}/")
+    return 0
+
+
+def run_all(pairing: Pairing, workers: int, quiet: bool) -> dict[str, pl.DataFrame]:
+    """Each scenario's replications 0..N-1 under the common seed, in the order given."""
+    runs = {}
+    for label, scenario in zip(pairing.labels, pairing.scenarios):
+        progress, close = tqdm_progress(scenario.replications, quiet, label)
+        try:
+            results = run_replications(scenario, range(scenario.replications), workers, progress)
+        finally:
+            close()
+        runs[label] = runs_frame(results)
+    return runs
+
+
+def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path) -> None:
+    """Every file of a comparison; the tables first, the report (built from them) last."""
+    years = common_years(runs)
+    runs = {k: v.filter(pl.col("year").is_in(years)) for k, v in runs.items()}
+    reference = pairing.labels[0]
+    horizon = years[-1]
+    targets, observed, fitted = load_targets(), load_observed(), load_fitted()
+    summaries = {k: summary_frame(v) for k, v in runs.items()}
+    tables = {k: target_table(v, targets, horizon) for k, v in runs.items()}
+    differences = paired_differences(runs, reference)
+    effects = target_effects(runs, reference, targets, horizon, pairing.seed)
+
+    def stacked(frames: dict[str, pl.DataFrame]) -> pl.DataFrame:
+        return pl.concat([f.select(pl.lit(k).alias("scenario"), pl.all())
+                          for k, f in frames.items()])
+
+    write_parquet(stacked(runs), out / "runs.parquet")
+    write_parquet(stacked(summaries), out / "summary.parquet")
+    write_parquet(differences, out / "differences.parquet")
+    write_csv(stacked(tables), out / "targets.csv")
+    write_csv(effects, out / "target_effects.csv")
+    for i, (label, scenario) in enumerate(zip(pairing.labels, pairing.scenarios), start=1):
+        write_text(resolved_toml(scenario, seed=scenario.seed,
+                                 replications=scenario.replications),
+                   out / "scenarios" / f"{i}_{safe_name(label)}.toml")
+    write_text(comparison_report(pairing, summaries, differences, tables, effects, targets,
+                                 observed, fitted, years), out / "report.html")

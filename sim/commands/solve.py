@@ -1,0 +1,90 @@
+"""``solve BASE --lever KEY --target ID``: the smallest lever value that meets a target."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from sim.commands.run import positive, seed_arg
+from sim.dated import parse_date
+from sim.loading import InputError
+from sim.runner import default_workers
+from sim.solve import Evaluation, question, solve
+from sim.sweep import backend_for
+from sim.targets import by_id, load_targets
+
+
+def _number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def _date(text: str):
+    try:
+        return parse_date(int(text) if text.isdigit() else text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "solve", help="find the smallest lever value that meets a target",
+        description="Bisection on paired replications for the smallest value of --lever at "
+                    "which women's share of the target's series reaches the target in --by "
+                    "with probability --prob; or the answer that it is not reachable.")
+    p.add_argument("base", metavar="BASE.toml", help="base scenario file")
+    p.add_argument("--lever", required=True, metavar="KEY",
+                   help="dotted scenario key, e.g. armed_forces.conscription.volunteer_rate_women")
+    p.add_argument("--target", required=True, metavar="TARGET_ID",
+                   help="a target id of calibration/targets.csv, e.g. un.military_contingents.2028")
+    p.add_argument("--prob", type=_number, default=0.8, metavar="P",
+                   help="probability of meeting the target (default 0.8)")
+    p.add_argument("--by", type=int, metavar="YEAR", help="year (default: the target's)")
+    p.add_argument("--low", type=_number, metavar="X", help="bottom of the lever's range "
+                   "(default: the schema's minimum)")
+    p.add_argument("--high", type=_number, metavar="Y", help="top of the lever's range "
+                   "(default: the schema's maximum)")
+    p.add_argument("--from", dest="start", type=_date, metavar="DATE",
+                   help="the lever takes the value from this date (default: the whole run)")
+    p.add_argument("--tolerance", type=_number, metavar="T",
+                   help="stop when the bracket is this narrow (default: 1%% of the range)")
+    p.add_argument("--replications", type=positive, metavar="N",
+                   help="paired replications per lever value (default: the scenario's)")
+    p.add_argument("--seed", type=seed_arg, metavar="S", help="root seed (default: the "
+                   "scenario's)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive, metavar="W",
+                       help="worker processes (default: all cores)")
+    where.add_argument("--dask", metavar="ADDRESS", help="a running Dask scheduler")
+    p.add_argument("--quiet", action="store_true", help="print only the answer")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    try:
+        target = by_id(args.target)
+    except KeyError:
+        known = ", ".join(t.target_id for t in load_targets() if t.series)
+        raise InputError("--target", None, f"no target {args.target!r}; known: {known}") from None
+    q = question(args.base, args.lever, target, prob=args.prob, by=args.by, low=args.low,
+                 high=args.high, tolerance=args.tolerance, replications=args.replications,
+                 seed=args.seed, start=args.start)
+
+    def show(e: Evaluation) -> None:
+        if not args.quiet:
+            print(f"  {q.lever.key} = {e.value:<12.6g} P(meet in {q.by}) = {e.prob:6.1%} "
+                  f"[{e.prob_low:.0%}-{e.prob_high:.0%}]  median share {e.median_share:.1%}",
+                  file=sys.stderr)
+
+    backend = backend_for(args.workers or default_workers(), args.dask)
+    try:
+        solution = solve(q, backend, show)
+    finally:
+        backend.close()
+    print(solution.describe())
+    return 0

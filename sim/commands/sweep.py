@@ -1,0 +1,87 @@
+"""``sweep FILE``: a sweep's points and replications, resumable, locally or on a Dask cluster.
+
+Writes into DIR (default ``outputs/sweeps/<name>/``): ``sweep.json`` (the resolved sweep and
+its fingerprint), ``points.parquet``, ``base_scenario.toml``, ``results/`` (one parquet file a
+finished task) and, once every task has finished, ``summary.parquet``,
+``sensitivity.parquet`` and ``report.html``. Rerunning the command resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from sim.commands.run import positive, seed_arg
+from sim.loading import output_dir
+from sim.outputs import write_parquet, write_text
+from sim.runner import default_workers, tqdm_progress
+from sim.sweep import (SUMMARY, Plan, backend_for, collect, finished, load_sweep, make_plan,
+                       prepare_folder, run_sweep, summarize)
+
+OUTPUTS = Path("outputs") / "sweeps"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run a sweep of lever values (resumable; local or Dask)",
+                       description="Run every point of a sweep file's design, resuming "
+                                   "whatever an earlier attempt on the same DIR finished.")
+    p.add_argument("sweep", metavar="FILE", help="sweep TOML file (see docs/sweeps.md)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=positive, metavar="W",
+                       help="local worker processes (default: all cores); results do not "
+                            "depend on it")
+    where.add_argument("--dask", metavar="ADDRESS",
+                       help="a running Dask scheduler, e.g. tcp://HOST:8786")
+    p.add_argument("--replications", type=positive, metavar="N",
+                   help="replications per point (default: the sweep file's)")
+    p.add_argument("--seed", type=seed_arg, metavar="S", help="sweep seed (default: the file's)")
+    p.add_argument("--out", metavar="DIR", type=Path,
+                   help="output folder (default: outputs/sweeps/<sweep name>/)")
+    p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    sweep = load_sweep(args.sweep, args.replications, args.seed)
+    out = Path(args.out) if args.out is not None else output_dir(OUTPUTS, sweep.spec.name)
+    the_plan = make_plan(sweep)
+    backend = backend_for(args.workers or default_workers(), args.dask)  # before any writing
+    try:
+        resumed = prepare_folder(out, the_plan)
+    except BaseException:
+        backend.close()
+        raise
+    todo = [t for t in the_plan.tasks if t.name not in finished(out)]
+    if resumed and not args.quiet:
+        print(f"resuming {out}: {len(the_plan.tasks) - len(todo)} of {len(the_plan.tasks)} "
+              "tasks already done", file=sys.stderr)
+    progress, close = tqdm_progress(sum(len(t.replications) for t in todo), args.quiet,
+                                    sweep.spec.name)
+    try:
+        failures = run_sweep(the_plan, out, backend, progress)
+    finally:
+        close()
+    if failures:
+        for f in failures:
+            print(f"error: {f.describe()}", file=sys.stderr)
+        print(f"error: {len(failures)} of {len(the_plan.tasks)} tasks failed; the finished "
+              f"ones are kept in {out / 'results'}; rerun the same command to retry the rest",
+              file=sys.stderr)
+        return 1
+    finish(out, the_plan)
+    if not args.quiet:
+        print(f"wrote {out}/")
+    return 0
+
+
+def finish(out: Path, the_plan: Plan) -> None:
+    """The summary, the sensitivity tables and the report, from every task's results."""
+    from sim.sensitivity import analyse
+    from sim.sweep_report import report
+
+    results = collect(out)
+    write_parquet(summarize(results), out / SUMMARY)
+    analysis = analyse(the_plan, results)
+    write_parquet(analysis.table(), out / "sensitivity.parquet")
+    write_text(report(the_plan, analysis), out / "report.html")

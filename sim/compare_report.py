@@ -1,0 +1,323 @@
+"""The comparison report: what changes between scenarios, paired replication by replication.
+
+Built from what ``sim.compare`` computed (nothing new about the model is computed here), so the
+page, ``differences.parquet`` and ``target_effects.csv`` always agree. The page leads with the
+question a planner asks of a lever: does it change whether, and when, each target is met? Then
+the forecasts overlaid, the paired differences over time, and what differs between the
+scenario files. The first scenario is the reference; every effect is scenario minus reference.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+from plotly.subplots import make_subplots
+
+from sim import __version__
+from sim.compare import BOOTSTRAP, Pairing
+from sim.page import Page
+from sim.report import (COLOURS, INTERVAL_NOTE, MILESTONES, Panel, UnTarget, add_milestones,
+                        category_title, deployed_panels, fan_figure, finish, finite, input_rows,
+                        legend_once, parameters, pct, pct_interval, plain, probability, rgba,
+                        target_panels, wilson)
+
+
+def points(x: float | None, signed: bool = True) -> str:
+    """A difference in share as percentage points: ``+1.2 pts``."""
+    if not finite(x):
+        return "n/a"
+    return f"{100 * x:+.1f} pts" if signed else f"{100 * x:.1f} pts"
+
+
+def points_interval(mid: float | None, lo: float | None, hi: float | None) -> str:
+    if not finite(mid):
+        return "n/a"
+    return f"{points(mid)} ({100 * lo:+.1f} to {100 * hi:+.1f})"
+
+
+def spread(lo: float | None, hi: float | None) -> str:
+    return f"{100 * lo:+.1f} to {100 * hi:+.1f} pts" if finite(lo) and finite(hi) else "n/a"
+
+
+def gain_text(row: dict[str, Any], last_year: int) -> str:
+    """``gains 2 years (90%: 1 to 3)``; censored at the horizon where a median never gets there."""
+    g = row["years_gained"]
+    if g is None:
+        return f"neither reaches it by {last_year}"
+    ref_never = row["first_year_p50_reference"] is None
+    oth_never = row["first_year_p50_scenario"] is None
+    word = "gains" if g > 0 else "loses" if g < 0 else "same year"
+    amount = "" if g == 0 else f" {'at least ' if ref_never or oth_never else ''}{abs(g)} " \
+        f"year{'s' if abs(g) != 1 else ''}"
+    return f"{word}{amount} (90%: {row['years_gained_p05']:+.0f} to {row['years_gained_p95']:+.0f})"
+
+
+def first_year_text(year: int | None, last_year: int) -> str:
+    return str(year) if year is not None else f"not by {last_year}"
+
+
+def shown_targets(targets: Sequence[UnTarget], last_year: int) -> list[UnTarget]:
+    """The stated targets a model series stands for, within the compared years."""
+    return [t for t in targets if t.status == "stated" and t.series and t.year <= last_year]
+
+
+# -- tables --------------------------------------------------------------------------------------
+
+
+def effect_rows(effects: pl.DataFrame, tables: dict[str, pl.DataFrame], label: str,
+                reference: str, targets: Sequence[UnTarget], n: int) -> list[list[Any]]:
+    own = {r["target_id"]: r for r in effects.filter(pl.col("scenario") == label)
+           .iter_rows(named=True)}
+    ref = {r["target_id"]: r for r in tables[reference].iter_rows(named=True)}
+    oth = {r["target_id"]: r for r in tables[label].iter_rows(named=True)}
+    rows = []
+    for t in targets:
+        e = own.get(t.target_id)
+        if e is None:
+            continue
+        a, b = ref[t.target_id], oth[t.target_id]
+        rows.append([category_title(t), t.year, pct(t.target, 0),
+                     pct_interval(a["p50"], a["p05"], a["p95"]),
+                     pct_interval(b["p50"], b["p05"], b["p95"]),
+                     points_interval(e["diff_mean"], e["diff_mean_lo"], e["diff_mean_hi"]),
+                     spread(e["diff_p05"], e["diff_p95"]),
+                     f"{probability(e['prob_meet_reference'], n)} → "
+                     f"{probability(e['prob_meet_scenario'], n)}",
+                     points_interval(e["prob_meet_diff"], e["prob_meet_diff_lo"],
+                                     e["prob_meet_diff_hi"])])
+    return rows
+
+
+EFFECT_HEADER = ("target", "year", "target share", "reference: median (90%)",
+                 "scenario: median (90%)", "effect on the share: paired mean (90% CI)",
+                 "90% of paired differences", "P(meet): reference → scenario",
+                 "change in P(meet) (90% CI)")
+
+
+def probability_rows(tables: dict[str, pl.DataFrame], targets: Sequence[UnTarget],
+                     n: int) -> list[list[Any]]:
+    rows = []
+    for t in targets:
+        cells = []
+        for table in tables.values():
+            r = next((x for x in table.iter_rows(named=True) if x["target_id"] == t.target_id),
+                     None)
+            cells.append(probability(r["prob_meet"], n) if r and r["prob_meet"] is not None
+                         else "n/a")
+        rows.append([category_title(t), t.year, pct(t.target, 0), *cells])
+    return rows
+
+
+def gain_rows(effects: pl.DataFrame, labels: Sequence[str], targets: Sequence[UnTarget],
+              last_year: int) -> list[list[Any]]:
+    rows = []
+    for t in targets:
+        cells, ref_year = [], None
+        for label in labels[1:]:
+            e = effects.filter((pl.col("scenario") == label)
+                               & (pl.col("target_id") == t.target_id))
+            if e.is_empty():
+                cells += ["n/a", "n/a"]
+                continue
+            r = e.row(0, named=True)
+            ref_year = r["first_year_p50_reference"]
+            cells += [first_year_text(r["first_year_p50_scenario"], last_year),
+                      gain_text(r, last_year)]
+        rows.append([category_title(t), pct(t.target, 0), first_year_text(ref_year, last_year),
+                     *cells])
+    return rows
+
+
+def differing_parameters(pairing: Pairing, fitted: dict[str, Any]) -> list[list[str]]:
+    """Parameters whose value is not the same in every scenario: the levers being compared."""
+    per = [{p.key: p for p in parameters(s, fitted)} for s in pairing.scenarios]
+    rows = []
+    for key, first in per[0].items():
+        values = [p[key].value for p in per]
+        if len(set(values)) > 1:
+            rows.append([key, *values, first.unit, first.source])
+    return rows
+
+
+# -- figures -------------------------------------------------------------------------------------
+
+
+def difference_figure(title: str, panels: Sequence[Panel], differences: pl.DataFrame,
+                      labels: Sequence[str], cols: int = 2, panel_height: int = 300) -> go.Figure:
+    """Per panel and scenario: the paired mean difference with its 90% confidence band (dark)
+    and the 5th-95th percentile of the paired differences (light), in percentage points."""
+    cols = min(cols, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p.title for p in panels],
+                        horizontal_spacing=0.07, vertical_spacing=min(0.12, 0.35 / rows))
+    legend: set[str] = set()
+    for i, p in enumerate(panels):
+        r, c = divmod(i, cols)
+        for k, label in enumerate(labels):
+            d = differences.filter((pl.col("scenario") == label) & (pl.col("series") == p.series)
+                                   ).sort("year")
+            if d.is_empty():
+                continue
+            colour = COLOURS[(k + 1) % len(COLOURS)]
+            x = d["year"].to_list()
+            for lo, hi, alpha, name in (("diff_p05", "diff_p95", 0.12, "90% of pairs"),
+                                        ("diff_mean_lo", "diff_mean_hi", 0.35, "90% CI of mean")):
+                group = f"{label} {name}"
+                fig.add_trace(go.Scatter(x=x, y=(100 * d[hi]).to_list(), mode="lines",
+                                         line=dict(width=0), hoverinfo="skip", showlegend=False,
+                                         legendgroup=group), row=r + 1, col=c + 1)
+                fig.add_trace(go.Scatter(x=x, y=(100 * d[lo]).to_list(), mode="lines",
+                                         line=dict(width=0), fill="tonexty",
+                                         fillcolor=rgba(colour, alpha), hoverinfo="skip",
+                                         name=f"{plain(label)}: {name}", legendgroup=group,
+                                         showlegend=legend_once(legend, group)),
+                              row=r + 1, col=c + 1)
+            custom = np.column_stack([100 * d[c_].to_numpy() for c_ in
+                                      ("diff_mean_lo", "diff_mean_hi", "diff_p05", "diff_p95")]
+                                     + [100 * d["prob_higher"].to_numpy()])
+            fig.add_trace(go.Scatter(
+                x=x, y=(100 * d["diff_mean"]).to_list(), mode="lines",
+                line=dict(color=colour, width=2), name=f"{plain(label)}: mean difference",
+                legendgroup=f"{label} mean", showlegend=legend_once(legend, f"{label} mean"),
+                customdata=custom,
+                hovertemplate=("%{x}: %{y:+.2f} pts (90% CI %{customdata[0]:+.2f} to "
+                               "%{customdata[1]:+.2f})<br>90% of pairs: %{customdata[2]:+.1f} to "
+                               "%{customdata[3]:+.1f}<br>higher in %{customdata[4]:.0f}% of pairs"
+                               f"<extra>{plain(label)}</extra>")), row=r + 1, col=c + 1)
+        fig.add_hline(y=0, line=dict(color="#444", width=1), row=r + 1, col=c + 1)
+        fig.update_yaxes(ticksuffix=" pts", row=r + 1, col=c + 1)
+    add_milestones(fig, len(panels), cols)
+    finish(fig, title, panel_height * rows + 170, [p.title for p in panels])
+    fig.update_xaxes(dtick=5)
+    fig.update_yaxes(zeroline=False)
+    return fig
+
+
+def probability_figure(tables: dict[str, pl.DataFrame], targets: Sequence[UnTarget],
+                       n: int) -> go.Figure:
+    """P(meet) of every target by its year, one line per scenario, Wilson 90% error bars."""
+    series = list(dict.fromkeys(t.series for t in targets if t.series))
+    cols = min(2, len(series))
+    rows = math.ceil(len(series) / cols)
+    titles = [next(category_title(t) for t in targets if t.series == s) for s in series]
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.07,
+                        vertical_spacing=min(0.15, 0.4 / rows))
+    legend: set[str] = set()
+    lo, hi = min(t.year for t in targets), max(t.year for t in targets)
+    width = 0.25 / max(1, len(tables) - 1)   # side by side, so equal probabilities stay visible
+    for i, sid in enumerate(series):
+        r, c = divmod(i, cols)
+        for k, (label, table) in enumerate(tables.items()):
+            own = table.filter((pl.col("series") == sid) & pl.col("prob_meet").is_not_null()
+                               ).sort("year")
+            if own.is_empty():
+                continue
+            p = own["prob_meet"].to_numpy()
+            bounds = np.array([wilson(float(x), n) for x in p])
+            colour = COLOURS[k % len(COLOURS)]
+            dodge = (k - (len(tables) - 1) / 2) * width
+            fig.add_trace(go.Scatter(
+                x=own["year"].to_numpy() + dodge, y=p, mode="lines+markers",
+                line=dict(color=colour, width=2), marker=dict(size=7),
+                error_y=dict(type="data", symmetric=False, array=bounds[:, 1] - p,
+                             arrayminus=p - bounds[:, 0], color=rgba(colour, 0.6)),
+                name=plain(label), legendgroup=label, showlegend=legend_once(legend, label),
+                customdata=np.column_stack([bounds, own["target"].to_numpy(),
+                                            own["year"].to_numpy()]),
+                hovertemplate=("%{customdata[3]} (target %{customdata[2]:.0%}): P(meet) %{y:.0%} "
+                               "(90%: %{customdata[0]:.0%}–%{customdata[1]:.0%})"
+                               f"<extra>{plain(label)}</extra>")), row=r + 1, col=c + 1)
+        fig.update_yaxes(tickformat=".0%", range=[-0.03, 1.03], row=r + 1, col=c + 1)
+    finish(fig, "Probability of meeting each target in its year", 280 * rows + 150, titles)
+    fig.update_xaxes(range=[lo - 0.5, hi + 0.5], dtick=1)
+    return fig
+
+
+# -- the page ------------------------------------------------------------------------------------
+
+
+def comparison_report(pairing: Pairing, summaries: dict[str, pl.DataFrame],
+                      differences: pl.DataFrame, tables: dict[str, pl.DataFrame],
+                      effects: pl.DataFrame, targets: Sequence[UnTarget],
+                      observed: pl.DataFrame, fitted: dict[str, Any], years: Sequence[int]) -> str:
+    labels, reference = pairing.labels, pairing.labels[0]
+    last, n = years[-1], pairing.replications
+    page = Page("Comparison: " + " vs ".join(labels))
+    page.text(f"Reference: {reference}. Every effect is scenario minus reference, replication by "
+              f"replication: all scenarios ran with seed {pairing.seed} and replications 0-"
+              f"{n - 1}, so replication r of each meets the same random draws wherever the "
+              "levers leave them alone (common random numbers). Years compared: "
+              f"{years[0]}-{last}. wps-deploy-sim {__version__}.", note=True)
+    for note in pairing.notes:
+        page.text(note, note=True)
+    page.table(["scenario", "description", "years", "replications", "seed"],
+               [[lab, s.description, f"{s.start_year}-{s.horizon}", s.replications, s.seed]
+                for lab, s in zip(labels, pairing.scenarios)])
+    page.heading("What differs between the scenarios")
+    diff_params = differing_parameters(pairing, fitted)
+    if diff_params:
+        page.table(["parameter", *labels, "unit", "schema provenance"], diff_params)
+    else:
+        page.text("No parameter differs: the scenarios are the same model (only names differ).")
+
+    shown = shown_targets(targets, last)
+    for label in labels[1:]:
+        page.heading(f"Effect on each target: {label} vs {reference}")
+        page.table(EFFECT_HEADER, effect_rows(effects, tables, label, reference, shown, n),
+                   numeric=(1, 2, 3, 4, 5, 6, 7, 8))
+        with page.details("Every yearly target (including the interpolated UN years)"):
+            every = [t for t in targets if t.series and t.year <= last]
+            page.table(EFFECT_HEADER, effect_rows(effects, tables, label, reference, every, n),
+                       numeric=(1, 2, 3, 4, 5, 6, 7, 8))
+    page.text("Paired mean: the average over replications of (scenario − reference) in the "
+              "target year, with its 90% confidence interval (± 1.645 standard errors of the "
+              "paired mean). '90% of paired differences': how much a single replication's "
+              "effect varies. P(meet): share of replications at or above the target (90% "
+              "Wilson interval); its change is the paired mean of the indicator differences. "
+              + INTERVAL_NOTE, note=True)
+
+    page.heading("Years gained or lost")
+    page.table(["target", "target share", f"{reference}: first year the median reaches it",
+                *(h for lab in labels[1:] for h in (f"{lab}: first year", f"{lab} vs {reference}"))],
+               gain_rows(effects, labels, shown, last))
+    page.text("First year the median forecast reaches the target's share (any year of the run). "
+              "'Gains 2 years': reaches it two years before the reference. The interval comes "
+              f"from {BOOTSTRAP} paired bootstrap resamples of the replications; a median that never "
+              f"gets there counts as {last + 1}, so such differences are 'at least'.", note=True)
+
+    page.heading("Probability of meeting each target, per scenario")
+    page.table(["target", "year", "target share", *(f"{lab}: P(meet) (90%)" for lab in labels)],
+               probability_rows(tables, shown, n), numeric=tuple(range(1, 3 + len(labels))))
+    page.figure(probability_figure(tables, [t for t in targets if t.series and t.year <= last], n))
+
+    forecasts = list(summaries.items())
+    page.heading("The forecasts overlaid")
+    page.text("Median and 90% band of each scenario; diamonds: UN yearly targets (open: "
+              "interpolated); orange points: the plan's figures. Dashed lines: "
+              + "; ".join(m.label for m in MILESTONES) + ".", note=True)
+    panels = deployed_panels()
+    un, national = target_panels(targets, "un_dpo"), target_panels(targets, "national")
+    page.figure(fan_figure("Deployed personnel per agency", panels, forecasts, targets, observed,
+                           cols=3, panel_height=360))
+    page.figure(fan_figure("Per UN category", un, forecasts, targets, observed))
+    if national:
+        page.figure(fan_figure("National targets", national, forecasts, targets, observed))
+
+    page.heading(f"Paired differences from {reference}")
+    page.text("Dark band: 90% confidence interval of the mean effect; light band: 90% of the "
+              "paired replications. Above zero: the scenario has a higher share of women.",
+              note=True)
+    page.figure(difference_figure("Deployed personnel per agency", panels, differences,
+                                  labels[1:], cols=3, panel_height=330))
+    page.figure(difference_figure("Per UN category and national target", [*un, *national],
+                                  differences, labels[1:]))
+
+    page.heading("Inputs")
+    page.table(["input", "provenance", "what it holds"], input_rows(observed, targets, fitted))
+    page.text("Each scenario's own report (python run_scenario.py run FILE) lists every parameter "
+              "with its provenance; the table at the top lists those that differ.", note=True)
+    return page.render()

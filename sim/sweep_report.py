@@ -1,0 +1,246 @@
+"""The sweep's report.html: what was varied, how well the design covers it, what mattered.
+
+For each analysed output (women's share of a series in a target's year) the page shows the
+response over the design -- a heatmap for a two-lever grid, a line with its 5-95% band for a
+one-lever grid, parallel coordinates otherwise -- then the tornado chart, the Sobol indices for
+``sobol`` designs, and the points most likely to meet the target. Every estimate carries its
+interval; every lever its provenance from the schema; every target its source and confidence.
+The page is self-contained (``sim.page``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from scipy.stats import qmc
+
+from sim import __version__
+from sim.page import Page
+from sim.sensitivity import BOOTSTRAP, CONFIDENCE, Analysis, OutputAnalysis
+from sim.sweep import Plan
+
+CI = f"{CONFIDENCE:.0%}"
+
+
+def short(key: str) -> str:
+    """The last two parts of a dotted key: enough to tell levers apart on an axis."""
+    return ".".join(key.split(".")[-2:])
+
+
+def span(lo: float, hi: float) -> str:
+    return f"{lo:.4g}" if lo == hi else f"{lo:.4g}-{hi:.4g}"
+
+
+def pct(x: float | None, digits: int = 1) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
+
+
+def report(plan: Plan, analysis: Analysis) -> str:
+    sweep = plan.sweep
+    page = Page(f"Sweep: {sweep.spec.name}")
+    if sweep.spec.description:
+        page.text(sweep.spec.description)
+    _about(page, plan)
+    _levers(page, plan)
+    _coverage(page, plan)
+    for oa in analysis.outputs:
+        _output(page, plan, oa)
+    _method(page, plan)
+    return page.render()
+
+
+def _about(page: Page, plan: Plan) -> None:
+    spec, base = plan.sweep.spec, plan.sweep.base
+    page.table(["", ""], [
+        ["base scenario", f"{spec.base} ({base.name})"],
+        ["years", f"{base.start_year}-{base.horizon}"],
+        ["agencies run", ", ".join(spec.agencies) if spec.agencies else "all"],
+        ["design", spec.design],
+        ["points", plan.points.height],
+        ["replications per point", spec.replications],
+        ["random numbers", f"{spec.random_numbers} (seed {spec.seed})"],
+        ["sweep fingerprint", plan.fingerprint[:16]],
+        ["package version", __version__],
+    ])
+
+
+def _levers(page: Page, plan: Plan) -> None:
+    page.heading("What was varied")
+    rows = []
+    for lev, p in zip(plan.sweep.levers, plan.sweep.spec.parameters):
+        span = (", ".join(f"{v:g}" for v in p.values) if p.values is not None else
+                f"{p.low:g} to {p.high:g}" + (f" ({p.levels} levels)" if p.levels else ""))
+        when = f"from {p.start}" if p.start else "whole run (replaces any dated values)"
+        rows.append([p.key, lev.doc, span, lev.unit, when, lev.source])
+    page.table(["lever", "meaning", "values", "unit", "applies", "provenance of its default"],
+               rows)
+
+
+def _coverage(page: Page, plan: Plan) -> None:
+    page.heading("Design coverage")
+    keys, pts = plan.sweep.keys, plan.points
+    rows = []
+    for p in plan.sweep.spec.parameters:
+        x = pts[p.key].to_numpy()
+        rows.append([p.key, float(x.min()), float(x.max()), len(np.unique(x))])
+    page.table(["lever", "lowest value run", "highest value run", "distinct values"], rows)
+    if plan.sweep.spec.design != "grid" and len(keys) > 1:
+        unit = np.column_stack([(pts[p.key].to_numpy() - p.low) / (p.high - p.low)
+                                for p in plan.sweep.spec.parameters])
+        disc = qmc.discrepancy(np.clip(unit, 0, 1))
+        page.text(f"Centred L2 discrepancy of the points in the unit cube: {disc:.4f} (lower "
+                  "is more even; a random sample of the same size is typically higher).",
+                  note=True)
+    if len(keys) == 1:
+        fig = go.Figure(go.Histogram(x=pts[keys[0]].to_numpy(), nbinsx=30))
+        fig.update_layout(title="Values run", xaxis_title=short(keys[0]), yaxis_title="points")
+    elif len(keys) == 2:
+        fig = go.Figure(go.Scatter(x=pts[keys[0]].to_numpy(), y=pts[keys[1]].to_numpy(),
+                                   mode="markers", text=[f"point {i}" for i in pts["point"]]))
+        fig.update_layout(title="Points of the design", xaxis_title=short(keys[0]),
+                          yaxis_title=short(keys[1]))
+    else:
+        fig = go.Figure(go.Splom(
+            dimensions=[dict(label=short(k), values=pts[k].to_numpy()) for k in keys],
+            text=[f"point {i}" for i in pts["point"].to_list()], diagonal_visible=False,
+            showupperhalf=False, marker=dict(size=4, opacity=0.6)))
+        fig.update_layout(title="Points of the design, lever against lever",
+                          height=max(420, 180 * len(keys)))
+    page.figure(fig)
+
+
+def _output(page: Page, plan: Plan, oa: OutputAnalysis) -> None:
+    out, t = oa.output, oa.output.target
+    page.heading(f"{out.series}, {out.year}")
+    if t is not None:
+        page.text(f"Target {t.target_id}: women's share at least {pct(t.target, 0)} in {t.year} "
+                  f"({t.kind}, {t.status}, confidence {t.confidence or 'n/a'}). Source: "
+                  f"{t.source}", note=True)
+    page.text(f"Replication noise makes up about {pct(oa.noise, 0)} of the variance between the "
+              "point means shown here (the rest is the levers' doing; near or above 100% means "
+              "more replications are needed to see the levers' effect).", note=True)
+    _response(page, plan, oa)
+    _tornado(page, oa)
+    if oa.sobol is not None:
+        _sobol(page, oa)
+    _best(page, plan, oa)
+
+
+def _response(page: Page, plan: Plan, oa: OutputAnalysis) -> None:
+    keys, spec = plan.sweep.keys, plan.sweep.spec
+    with np.errstate(all="ignore"):
+        mean = np.nanmean(oa.y, axis=1) if oa.y.size else np.array([])
+    pts = plan.points
+    label = f"mean share, {oa.output.year}"
+    if spec.design == "grid" and len(keys) == 2:
+        x, y = pts[keys[0]].to_numpy(), pts[keys[1]].to_numpy()
+        xs, ys = np.unique(x), np.unique(y)
+        z = np.full((len(ys), len(xs)), np.nan)
+        z[np.searchsorted(ys, y), np.searchsorted(xs, x)] = mean
+        fig = go.Figure(go.Heatmap(x=[f"{v:g}" for v in xs], y=[f"{v:g}" for v in ys], z=z,
+                                   colorscale="Viridis", colorbar=dict(title="share"),
+                                   text=[[pct(v) for v in row] for row in z],
+                                   texttemplate="%{text}", hovertemplate="%{x}, %{y}: %{text}"))
+        fig.update_layout(title=f"{label} over the grid", xaxis_title=short(keys[0]),
+                          yaxis_title=short(keys[1]), xaxis_type="category",
+                          yaxis_type="category")
+    elif spec.design == "grid" and len(keys) == 1:
+        with np.errstate(all="ignore"):
+            lo, hi = np.nanpercentile(oa.y, [5, 95], axis=1)
+        x = pts[keys[0]].to_numpy()
+        fig = go.Figure([
+            go.Scatter(x=x, y=hi, line=dict(width=0), showlegend=False, hoverinfo="skip"),
+            go.Scatter(x=x, y=lo, fill="tonexty", line=dict(width=0), name="5-95% of replications"),
+            go.Scatter(x=x, y=mean, mode="lines+markers", name="mean")])
+        fig.update_layout(title=label, xaxis_title=short(keys[0]), yaxis_title="share")
+    else:
+        fig = go.Figure(go.Parcoords(
+            line=dict(color=np.nan_to_num(mean, nan=0.0), colorscale="Viridis", showscale=True,
+                      colorbar=dict(title="share")),
+            dimensions=[dict(label=short(k), values=pts[k].to_numpy()) for k in keys]
+            + [dict(label="mean share", values=np.nan_to_num(mean, nan=0.0))]))
+        fig.update_layout(title=f"{label}: every point, lever by lever (drag an axis to filter)")
+    if oa.output.target is not None and spec.design == "grid" and len(keys) == 1:
+        fig.add_hline(y=oa.output.target.target, line_dash="dash",
+                      annotation_text=f"target {pct(oa.output.target.target, 0)}")
+    page.figure(fig)
+
+
+def _tornado(page: Page, oa: OutputAnalysis) -> None:
+    bars = list(reversed(oa.tornado))           # largest on top
+    eff = [b.effect for b in bars]
+    fig = go.Figure(go.Bar(
+        y=[short(b.key) for b in bars], x=[e.estimate for e in eff], orientation="h",
+        error_x=dict(type="data", symmetric=False,
+                     array=[e.high - e.estimate for e in eff],
+                     arrayminus=[e.estimate - e.low for e in eff]),
+        hovertext=[f"{b.key}: low {span(*b.low_range)} -> {pct(b.low_mean.estimate)}, "
+                   f"high {span(*b.high_range)} -> {pct(b.high_mean.estimate)}" for b in bars]))
+    fig.update_layout(title=f"Tornado: share at the high end minus at the low end of each "
+                            f"lever ({CI} intervals)", xaxis_title="difference in share",
+                      xaxis_tickformat=".1%", height=max(300, 60 * len(bars) + 150))
+    page.figure(fig)
+    page.table(["lever", "low end", "share there", "high end", "share there", "difference",
+                f"{CI} interval"],
+               [[b.key, span(*b.low_range), pct(b.low_mean.estimate),
+                 span(*b.high_range), pct(b.high_mean.estimate),
+                 pct(b.effect.estimate, 2), f"{pct(b.effect.low, 2)} to {pct(b.effect.high, 2)}"]
+                for b in oa.tornado])
+
+
+def _sobol(page: Page, oa: OutputAnalysis) -> None:
+    s = oa.sobol
+    labels = [short(k) for k in s.keys]
+    fig = go.Figure()
+    for name, idx in (("first order", s.first), ("total", s.total)):
+        fig.add_bar(name=name, x=labels, y=[i.estimate for i in idx],
+                    error_y=dict(type="data", symmetric=False,
+                                 array=[i.high - i.estimate for i in idx],
+                                 arrayminus=[i.estimate - i.low for i in idx]))
+    fig.update_layout(title=f"Sobol indices ({s.samples} base samples, {CI} bootstrap "
+                            "intervals)", yaxis_title="share of variance", barmode="group")
+    page.figure(fig)
+    page.table(["lever", "first order", f"{CI} interval", "total", f"{CI} interval"],
+               [[k, round(a.estimate, 3), f"{a.low:.3f} to {a.high:.3f}", round(b.estimate, 3),
+                 f"{b.low:.3f} to {b.high:.3f}"] for k, a, b in zip(s.keys, s.first, s.total)])
+
+
+def _best(page: Page, plan: Plan, oa: OutputAnalysis) -> None:
+    t = oa.output.target
+    page.heading("Best points" + (f" for {t.target_id}" if t else ""), level=3)
+    keys = plan.sweep.keys
+    rows, classes = [], []
+    for r in oa.best.iter_rows(named=True):
+        values = plan.values(r["point"])
+        row = [r["point"], *[round(values[k], 4) for k in keys], pct(r["mean"]),
+               f"{pct(r['p05'])} to {pct(r['p95'])}"]
+        if t is not None:
+            row.append(f"{pct(r['prob_meet'], 0)} ({pct(r['prob_low'], 0)} to "
+                       f"{pct(r['prob_high'], 0)})")
+            classes.append("meets" if (r["prob_meet"] or 0) >= 0.5 else "misses")
+        rows.append(row)
+    header = ["point", *[short(k) for k in keys], "mean share", "5-95% of replications"]
+    if t is not None:
+        header.append("P(meets target) (95% Wilson interval)")
+    page.table(header, rows, classes or None)
+
+
+def _method(page: Page, plan: Plan) -> None:
+    spec = plan.sweep.spec
+    page.heading("How to read this")
+    crn = ("Every point uses the same replication streams (common random numbers), so "
+           "differences between points are the levers' effect with most of the Monte Carlo "
+           "noise cancelled." if spec.random_numbers == "common" else
+           "Each point has its own random streams (independent random numbers).")
+    page.text(crn, note=True)
+    page.text("Indices and tornado bars describe the mean over the point's replications. "
+              "Replication noise in that mean is not explained by any lever: it is reported as "
+              "the noise share above and lowers the first-order indices. Intervals are "
+              f"{CI} percentile intervals of a {BOOTSTRAP}-draw bootstrap that resamples the "
+              "replications (the same draw for every point) and, for sampled designs, the "
+              "design's rows.", note=True)
+    page.text("Tornado: for each lever, the mean share over the points at the low end of its "
+              "range (a grid's lowest level; else the lowest quarter of the range) and at the "
+              "high end, the other levers averaged over the design. Sobol indices: first order "
+              "by Saltelli et al. (2010), total by Jansen (1999), on the design's A, B and AB "
+              "blocks.", note=True)

@@ -1,0 +1,189 @@
+"""The scenario report: targets.csv against the replications, the Sankey flows against the
+model's own transitions, provenance, the lever scenarios, and escaping of scenario text."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from plotly.offline import get_plotlyjs
+
+from sim.census import tally
+from sim.cli import main
+from sim.loading import load_scenario
+from sim.model import ReplicationResult, build
+from sim.report import (SET_BY_SCENARIO, agency_flows, category_title, flow_values,
+                        load_fitted, parameters, pct_interval, scenario_report, target_table,
+                        wilson)
+from sim.runner import runs_frame, summary_frame
+from sim.series import AF, DEMA, POLICE
+from sim.targets import load_targets
+
+SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+SHORT = {"start_year": 2018, "horizon": 2030}
+HOSTILE_NAME = "<script>console.log('PWNED-name')</script>"
+HOSTILE_TEXT = "<img src=x onerror=\"console.log('PWNED-description')\">"
+LEVERS = ("recruitment_push", "retention", "deployment_targeting", "dema_pool_drive",
+          "police_posting_aim")
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory) -> Path:
+    """One short `run` (2018-2030, 4 replications) whose outputs several tests read."""
+    tmp = tmp_path_factory.mktemp("report")
+    short = tmp / "short.toml"
+    short.write_text(f'name = "short"\nextends = "{SCENARIOS / "baseline.toml"}"\n'
+                     'start_year = 2018\nhorizon = 2030\n')
+    assert main(["run", str(short), "--replications", "4", "--workers", "1", "--quiet",
+                 "--out", str(tmp / "out")]) == 0
+    return tmp / "out"
+
+
+def test_targets_csv_is_what_the_replications_say(run_dir):
+    table = pl.read_csv(run_dir / "targets.csv")
+    runs = pl.read_parquet(run_dir / "runs.parquet")
+    targets = load_targets()
+    assert table["target_id"].to_list() == [t.target_id for t in targets if t.year <= 2030]
+    assert set(table.columns) >= {"target_id", "series", "year", "target", "p05", "p50", "p95",
+                                  "prob_meet", "first_year_p50", "status"}
+    for row in table.iter_rows(named=True):
+        if not row["modelled"]:   # formed police units: Denmark sends none
+            assert row["series"] is None and row["p50"] is None
+            continue
+        share = runs.filter((pl.col("series") == row["series"]) & (pl.col("year") == row["year"])
+                            )["share"].drop_nulls().to_numpy()
+        assert row["prob_meet"] == pytest.approx(np.mean(share >= row["target"]))
+        assert row["p50"] == pytest.approx(np.percentile(share, 50))
+        assert row["p05"] <= row["p50"] <= row["p95"]
+        medians = (runs.filter(pl.col("series") == row["series"]).group_by("year")
+                   .agg(pl.col("share").median()).sort("year"))
+        reached = medians.filter(pl.col("share") >= row["target"])["year"].to_list()
+        assert row["first_year_p50"] == (reached[0] if reached else None)
+
+
+def test_report_is_self_contained_and_its_table_agrees_with_targets_csv(run_dir):
+    html = (run_dir / "report.html").read_text()
+    assert html.count(get_plotlyjs()[:300]) == 1, "plotly.js embedded exactly once"
+    assert "<script src" not in html.lower(), "no remote script"
+    assert html.count('id="figure-') == 8   # 3 fan-chart figures + workforce + stocks + 3 Sankeys
+    table = pl.read_csv(run_dir / "targets.csv")
+    for t in load_targets():
+        if t.status == "stated" and t.year <= 2030:
+            assert category_title(t) in html
+    row = table.filter(pl.col("target_id") == "un.military_contingents.2028").row(0, named=True)
+    assert pct_interval(row["p50"], row["p05"], row["p95"]) in html
+
+
+def test_sankey_service_nodes_balance_in_every_replication(run_dir):
+    """What flows into a stage in a year (start stock + entries) flows out (exits + deployed
+    + the rest), person for person, in each replication."""
+    runs = pl.read_parquet(run_dir / "runs.parquet")
+    for agency, node in ((AF, "Military staff (rank and file, leaders)"),
+                         (AF, "Conscript service"), (DEMA, "DEMA staff (uniformed, civilian, "
+                                                           "managers)"),
+                         (POLICE, "Police education (students, cadets)"),
+                         (POLICE, "Police officers (incl. leaders)")):
+        flows = agency_flows(agency)
+        v = flow_values(runs, flows, 2028)
+        inflow = sum(v[i] for i, f in enumerate(flows) if f.target == node)
+        outflow = sum(v[i] for i, f in enumerate(flows) if f.source == node)
+        np.testing.assert_array_equal(inflow, outflow, err_msg=f"{agency}: {node}")
+        assert inflow.sum() > 0
+
+
+def test_sankey_links_are_the_model_transitions():
+    """Each police and Armed Forces link equals the people the model moved, read from its
+    transition counts ``[year, from + 1, to + 1, woman]`` (0 = outside)."""
+    scenario = load_scenario(SCENARIOS / "baseline.toml", SHORT)
+    env, agencies = build(scenario, 2)
+    env.run()
+    runs = runs_frame([ReplicationResult(2, tally(scenario, agencies), 0, 0)])
+    year = 2029
+    y = year - scenario.start_year
+    by = {a.name: a for a in agencies}
+
+    def link(agency: str, target: str, source: str | None = None) -> np.ndarray:
+        flows = agency_flows(agency)
+        i = next(k for k, f in enumerate(flows) if f.target == target
+                 and (source is None or f.source == source))
+        return flow_values(runs, flows, year)[i, :, 0]
+
+    police = by[POLICE]
+    t = police.roster.transitions[y]
+    st, cad, off, lead = (police.s(x) + 1 for x in ("student", "cadet", "officer", "leader"))
+    women_men = lambda x: np.array([x[1], x[0]], float)   # noqa: E731 (transitions: [man, woman])
+    np.testing.assert_array_equal(link(POLICE, "Left the education"),
+                                  women_men(t[st, 0] + t[cad, 0]))
+    np.testing.assert_array_equal(link(POLICE, "Police officers (incl. leaders)",
+                                       "Police education (students, cadets)"),
+                                  women_men(t[cad, off]))
+    np.testing.assert_array_equal(link(POLICE, "Left the police"),
+                                  women_men(t[off, 0] + t[lead, 0]))
+    af = by[AF]
+    t = af.roster.transitions[y]
+    con, rf = af.s("conscript") + 1, af.s("rank_and_file") + 1
+    np.testing.assert_array_equal(link(AF, "Conscript service", "Called up as conscripts"),
+                                  women_men(t[0, con]))
+    np.testing.assert_array_equal(
+        link(AF, "Left conscript service (finished, continued or dropped out)"),
+        women_men(t[con, 0] + t[con, rf]))
+
+
+def test_wilson_interval_does_not_collapse_at_zero():
+    lo, hi = wilson(0.0, 20)
+    z2 = 1.6449 ** 2
+    assert lo == 0.0 and hi == pytest.approx(z2 / (20 + z2))   # 0 of 20: up to ~12%
+    lo, hi = wilson(0.5, 100)
+    assert lo < 0.5 < hi and hi - lo == pytest.approx(2 * 1.6449 * math.sqrt(0.25 / 100),
+                                                      rel=0.02)
+
+
+def test_provenance_tells_fitted_values_from_scenario_levers():
+    fitted = load_fitted()
+    base = {p.key: p for p in parameters(load_scenario(SCENARIOS / "baseline.toml"), fitted)}
+    assert {p.kind for p in base.values()} <= {"observed", "calibrated", "external", "assumed"}
+    assert not [k for k, p in base.items() if p.origin == SET_BY_SCENARIO], \
+        "the baseline sets nothing beyond the defaults and the fitted values"
+    if fitted:
+        assert any(p.origin.startswith("fitted") for p in base.values())
+    retention = parameters(load_scenario(SCENARIOS / "retention.toml"), fitted)
+    changed = {p.key for p in retention if p.origin == SET_BY_SCENARIO}
+    assert changed == {f"{a}.careers.women_attrition_ratio" for a in (AF, DEMA, POLICE)}
+
+
+@pytest.mark.parametrize("name", LEVERS)
+def test_lever_scenarios_change_only_their_lever_from_2026(name):
+    """Each lever file extends the baseline, says what and when, and changes only its own
+    keys, from its date on (before it the baseline's values hold)."""
+    path = SCENARIOS / f"{name}.toml"
+    text = path.read_text()
+    assert 'extends = "baseline.toml"' in text
+    scenario = load_scenario(path)
+    baseline = load_scenario(SCENARIOS / "baseline.toml")
+    assert scenario.description.startswith("Lever:") and "2026-01-01" in scenario.description
+    fitted = load_fitted()
+    mine = {p.key: p for p in parameters(scenario, fitted)}
+    theirs = {p.key: p for p in parameters(baseline, fitted)}
+    changed = [k for k in mine if mine[k].value != theirs[k].value]
+    assert changed, "the lever changes something"
+    for key in changed:
+        node_a, node_b = scenario, baseline
+        for part in key.split("."):
+            node_a, node_b = getattr(node_a, part), getattr(node_b, part)
+        before = 2025 * 12 + 11   # December 2025
+        assert node_a.at(before) == node_b.at(before), f"{key} changes before 2026"
+        assert node_a.at(2026 * 12) != node_b.at(2026 * 12), f"{key} from 2026"
+
+
+def test_hostile_scenario_text_is_shown_as_text(run_dir):
+    runs = pl.read_parquet(run_dir / "runs.parquet")
+    scenario = load_scenario(SCENARIOS / "baseline.toml", SHORT).model_copy(
+        update={"name": HOSTILE_NAME, "description": HOSTILE_TEXT})
+    table = target_table(runs, load_targets(), scenario.horizon)
+    html = scenario_report(scenario, runs, summary_frame(runs), table)
+    for raw in (HOSTILE_NAME, HOSTILE_TEXT, "<img src=x"):
+        assert raw not in html
+    assert "&lt;script&gt;console.log(&#x27;PWNED-name&#x27;)&lt;/script&gt;" in html
