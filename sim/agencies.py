@@ -108,8 +108,9 @@ class Agency:
 
     def careers_step(self, month: int) -> None:
         before = self.roster.transitions.sum()
-        if self._rules is None or month in self._rule_changes:
-            self._rules = self.rules(month)
+        # The tick at ``month`` covers the month just ended: the levers in force then apply.
+        if self._rules is None or month - 1 in self._rule_changes:
+            self._rules = self.rules(month - 1)
         events = self.clocks.step(self.roster, self._rules, month, self.rng["attrition"],
                                   self.rng["promotion"], self.rng["recruitment"])
         y = self.roster.year_index(month - 1)

@@ -34,6 +34,7 @@ UNCERTAINTY = ("Laplace approximation (Gauss-Newton: posterior covariance from t
                "the fit, priors and bounds included); one-step profiles of the data misfit "
                "(other parameters at their linearised conditional optimum, then simulated)")
 Z90 = 1.6449
+WEAK_DATA_WEIGHT = 0.5   # the data narrowed the prior's variance by less than half
 
 
 # -- small pieces --------------------------------------------------------------------------
@@ -133,7 +134,8 @@ def parameter_frame(cal: Calibration) -> pl.DataFrame:
             v, sd = float(fit.values[i]), float(fit.sd[i])
             prof = next((x for x in fit.profiles if x.parameter == p.name), None)
             lo_p, hi_p = prof.interval() if prof else (math.nan, math.nan)
-            flat = bool(prof.flat) if prof else bool(weights[i] < 0.5)
+            flat_by = flat_criteria(prof.flat if prof else False, float(weights[i]))
+            flat = bool(flat_by)
             rows.append({
                 "parameter": p.name, "agency": p.agency,
                 "placed": "; ".join(f"{k} ({w})" for k, w in placements(cal, p)),
@@ -143,11 +145,23 @@ def parameter_frame(cal: Calibration) -> pl.DataFrame:
                 "prior_sd": p.prior.sd if p.prior else None,
                 "value": v, "sd": sd, "p05": max(p.lo, v - Z90 * sd),
                 "p95": min(p.hi, v + Z90 * sd), "profile_low": lo_p, "profile_high": hi_p,
-                "data_weight": float(weights[i]), "flat": flat,
+                "data_weight": float(weights[i]), "flat": flat, "flat_by": flat_by,
                 "held_by": (p.prior.why if p.prior else "its bounds (uniform prior)")
                 if flat else "",
             })
     return pl.DataFrame(rows)
+
+
+def flat_criteria(profile_flat: bool, data_weight: float) -> str:
+    """Which of the two signs says the data cannot pin a parameter down ('' if neither).
+
+    The simulated profile sees the misfit's real shape but carries Monte Carlo noise (a noisy
+    grid can look steep); the Laplace data weight is smooth but linear. A parameter either one
+    calls weakly determined is reported as resting on its assumption: the cautious reading.
+    """
+    signs = (["profile"] if profile_flat else []) + \
+        ([f"data weight < {WEAK_DATA_WEIGHT}"] if data_weight < WEAK_DATA_WEIGHT else [])
+    return " and ".join(signs)
 
 
 def backtest_frame(cal: Calibration) -> pl.DataFrame:
@@ -370,9 +384,10 @@ def _parameter_section(cal: Calibration, page: Page) -> None:
                      f"{num(r['low'])} – {num(r['high'])}", prior,
                      f"{num(r['value'], 4)} ± {num(r['sd'], 2)}",
                      f"{num(r['p05'])} – {num(r['p95'])}", prof, f"{r['data_weight']:.2f}",
-                     "FLAT" if r["flat"] else "pinned"])
+                     f"FLAT ({r['flat_by']})" if r["flat"] else "pinned"])
     page.table(["parameter", "placed at", "schema provenance", "bounds", "prior", "fitted ± sd",
-                "90% interval", "profile 90% interval", "data weight", "profile"], rows)
+                "90% interval", "profile 90% interval", "data weight", "pinned by the data?"],
+               rows)
     others = frame.filter(~pl.col("provenance").str.starts_with("calibrated"))
     if others.height:
         page.text("Fitted although the schema does not mark them 'calibrated' (the fitted file "
@@ -385,15 +400,18 @@ def _flat_section(cal: Calibration, page: Page) -> None:
     page.heading("What the data cannot pin down")
     frame = parameter_frame(cal)
     has_profiles = any(fit.profiles for fit in cal.fits)
-    page.text("A profile is flat when the data misfit changes by less than 2.71 (the 90% level) "
-              "over the range the prior calls plausible (fit ± 2 prior sd, within the bounds): "
-              "the data cannot tell those values apart, so the stated assumption decides."
-              if has_profiles else "Profiles were not computed in this mode; 'flat' here means "
-              "the data narrowed the parameter's sd by less than half its prior variance "
-              "(data weight < 0.5).", note=True)
+    weak = (f"the data narrowed its prior variance by less than half (data weight < "
+            f"{WEAK_DATA_WEIGHT})")
+    page.text("A parameter is listed when its profile is flat (the data misfit changes by less "
+              "than 2.71, the 90% level, over the range the prior calls plausible: fit ± 2 prior "
+              f"sd, within the bounds) or when {weak}. The profile carries Monte Carlo noise, "
+              "the data weight is a linear approximation; either sign is enough. For these the "
+              "data cannot tell the plausible values apart, so the stated assumption decides."
+              if has_profiles else "Profiles were not computed in this mode; a parameter is "
+              f"listed when {weak}.", note=True)
     flat = frame.filter(pl.col("flat"))
-    page.table(["parameter", "fitted", "held by"],
-               [[r["parameter"], num(r["value"], 4), r["held_by"]]
+    page.table(["parameter", "fitted", "why listed", "held by"],
+               [[r["parameter"], num(r["value"], 4), r["flat_by"], r["held_by"]]
                 for r in flat.iter_rows(named=True)])
     for fit in cal.fits:
         if fit.profiles:
@@ -442,6 +460,10 @@ def _backtest_section(cal: Calibration, page: Page) -> None:
                ["meets" if r["inside"] else "misses" for r in frame.iter_rows(named=True)])
     page.text(f"{int(frame['inside'].sum())} of {frame.height} held-out figures inside their "
               "90% predictive interval.")
+    for r in frame.filter(~pl.col("inside")).iter_rows(named=True):
+        note = cal.cfg.notes.get(f"{r['series']} {r['year']}")
+        if note:
+            page.text(f"Missed: {r['series']} {r['year']}: {note}", note=True)
 
 
 def render(cal: Calibration) -> str:

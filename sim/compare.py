@@ -179,7 +179,9 @@ def years_gained(ref: np.ndarray, other: np.ndarray, years: Sequence[int], targe
         boot_ref = first_year(np.nanmedian(ref[idx], axis=1), years, target)
         boot_oth = first_year(np.nanmedian(other[idx], axis=1), years, target)
     gain = boot_ref - boot_oth
-    return first_ref, first_oth, float(np.percentile(gain, 5)), float(np.percentile(gain, 95))
+    # Whole years, widened outward rather than interpolated (a gain of -0.25 years means nothing).
+    return (first_ref, first_oth, float(np.percentile(gain, 5, method="lower")),
+            float(np.percentile(gain, 95, method="higher")))
 
 
 def target_effects(runs: Mapping[str, pl.DataFrame], reference: str,

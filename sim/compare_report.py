@@ -22,8 +22,8 @@ from sim.compare import BOOTSTRAP, Pairing
 from sim.page import Page
 from sim.report import (COLOURS, INTERVAL_NOTE, MILESTONES, Panel, UnTarget, add_milestones,
                         category_title, deployed_panels, fan_figure, finish, finite, input_rows,
-                        legend_once, parameters, pct, pct_interval, plain, probability, rgba,
-                        target_panels, wilson)
+                        legend_once, parameters, pct, pct_interval, pipeline_panels, plain,
+                        probability, rgba, target_panels, wilson)
 
 
 def points(x: float | None, signed: bool = True) -> str:
@@ -130,6 +130,34 @@ def gain_rows(effects: pl.DataFrame, labels: Sequence[str], targets: Sequence[Un
         rows.append([category_title(t), pct(t.target, 0), first_year_text(ref_year, last_year),
                      *cells])
     return rows
+
+
+def first_difference(differences: pl.DataFrame, label: str) -> tuple[int, list[str]] | None:
+    """The first year in which any pair of replications differs, and the series that do.
+
+    Before it the scenario and the reference are the same people in every replication (the
+    pairing at work): a lever dated 2026 cannot change 2025, and one that acts through the
+    draft changes nothing while volunteers alone fill it.
+    """
+    d = differences.filter((pl.col("scenario") == label)
+                           & ((pl.col("prob_higher") + pl.col("prob_lower")) > 0))
+    if d.is_empty():
+        return None
+    year = int(d["year"].min())
+    return year, sorted(d.filter(pl.col("year") == year)["series"].to_list())
+
+
+def first_difference_text(differences: pl.DataFrame, label: str, reference: str) -> str:
+    found = first_difference(differences, label)
+    if found is None:
+        return (f"{label} and {reference} are identical in every replication and year: the "
+                "levers that differ change nothing the model counts here.")
+    year, series = found
+    shown = ", ".join(series[:6]) + (f" and {len(series) - 6} more" if len(series) > 6 else "")
+    return (f"{label} first differs from {reference} in {year} ({shown}); before that every "
+            "replication of the two is identical, as the pairing promises. A zero effect with a "
+            "zero interval below means the lever has not reached that group by the target "
+            "year, not that the estimate is uncertain.")
 
 
 def differing_parameters(pairing: Pairing, fitted: dict[str, Any]) -> list[list[str]]:
@@ -267,6 +295,7 @@ def comparison_report(pairing: Pairing, summaries: dict[str, pl.DataFrame],
     shown = shown_targets(targets, last)
     for label in labels[1:]:
         page.heading(f"Effect on each target: {label} vs {reference}")
+        page.text(first_difference_text(differences, label, reference), note=True)
         page.table(EFFECT_HEADER, effect_rows(effects, tables, label, reference, shown, n),
                    numeric=(1, 2, 3, 4, 5, 6, 7, 8))
         with page.details("Every yearly target (including the interpolated UN years)"):
@@ -282,12 +311,14 @@ def comparison_report(pairing: Pairing, summaries: dict[str, pl.DataFrame],
 
     page.heading("Years gained or lost")
     page.table(["target", "target share", f"{reference}: first year the median reaches it",
-                *(h for lab in labels[1:] for h in (f"{lab}: first year", f"{lab} vs {reference}"))],
+                *(h for lab in labels[1:]
+                  for h in (f"{lab}: first year", f"{lab} vs {reference}"))],
                gain_rows(effects, labels, shown, last))
     page.text("First year the median forecast reaches the target's share (any year of the run). "
               "'Gains 2 years': reaches it two years before the reference. The interval comes "
-              f"from {BOOTSTRAP} paired bootstrap resamples of the replications; a median that never "
-              f"gets there counts as {last + 1}, so such differences are 'at least'.", note=True)
+              f"from {BOOTSTRAP} paired bootstrap resamples of the replications; a median that "
+              f"never gets there counts as {last + 1}, so such differences are 'at least'.",
+              note=True)
 
     page.heading("Probability of meeting each target, per scenario")
     page.table(["target", "year", "target share", *(f"{lab}: P(meet) (90%)" for lab in labels)],
@@ -315,6 +346,14 @@ def comparison_report(pairing: Pairing, summaries: dict[str, pl.DataFrame],
                                   labels[1:], cols=3, panel_height=330))
     page.figure(difference_figure("Per UN category and national target", [*un, *national],
                                   differences, labels[1:]))
+    workforce = pipeline_panels(observed, [p.series for p in (*panels, *un, *national)])
+    if workforce:
+        page.text("The workforce behind the deployments: where a lever on recruitment, "
+                  "conscription or retention shows first, years before it reaches the "
+                  "deployed.", note=True)
+        page.figure(difference_figure("Women's share in the workforce (series the plan gives "
+                                      "figures for)", workforce, differences, labels[1:],
+                                      cols=3, panel_height=260))
 
     page.heading("Inputs")
     page.table(["input", "provenance", "what it holds"], input_rows(observed, targets, fitted))

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +38,14 @@ def date_of_month(month: float) -> dt.date:
     """The first day of an absolute month number (fractions are dropped)."""
     year, m = divmod(int(month), 12)
     return dt.date(year, m + 1, 1)
+
+
+def date_of(month: float) -> dt.date:
+    """The date whose month number is ``month``: the exact inverse of :func:`month_number`,
+    so a dumped change (``extends`` layering, resolved scenarios) keeps its day."""
+    first = date_of_month(month)
+    days = calendar.monthrange(first.year, first.month)[1]
+    return first.replace(day=1 + round((month - int(month)) * days))
 
 
 def parse_date(raw: Any) -> dt.date:
@@ -156,7 +165,7 @@ class Dated:
         out = []
         for p in self.points:
             # A value that holds from the beginning of time is written as from 1900.
-            day = date_of_month(p.month) if p.month != float("-inf") else EPOCH
+            day = date_of(p.month) if p.month != float("-inf") else EPOCH
             value = OFF if p.value is None else p.value
             item: list[Any] = [day, value]
             if p.linear:
@@ -189,11 +198,15 @@ def layer(base: Dated, top: Dated) -> Dated:
         return top
     start = top.points[0].month
     kept = [p for p in base.points if p.month < start]
+    if not kept and base.points[0].value != top.points[0].value:
+        # Before its first point a lever holds its first value, so that is what the base
+        # holds until top's first date even when all of the base's own changes come later.
+        kept = [Point(float("-inf"), base.points[0].value)]
     if kept and kept[-1].linear:
-        # The base was ramping when top takes over: keep the ramp up to the month before,
-        # so every whole month the model evaluates sees the base's own values.
+        # The base was ramping when top takes over: keep the ramp up to the last whole month
+        # before, so every whole month the model evaluates sees the base's own values.
         last = kept[-1]
-        cut = start - 1
+        cut = math.ceil(start) - 1
         if cut > last.month:
             kept.append(Point(cut, base.at(cut)))
         else:

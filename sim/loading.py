@@ -33,17 +33,20 @@ class InputError(Exception):
 
 def read_toml(path: Path) -> dict[str, Any]:
     """Parse a TOML file, turning every way it can be unreadable into an InputError."""
-    if not path.exists():
-        raise InputError(path, None, "no such file")
-    if not path.is_file():
-        raise InputError(path, None, "not a file")
-    raw = path.read_bytes()
+    try:
+        if not path.exists():
+            raise InputError(path, None, "no such file")
+        if not path.is_file():
+            raise InputError(path, None, "not a file")
+        raw = path.read_bytes()
+    except OSError as err:   # too long a name, no permission, an I/O error
+        raise InputError(path, None, f"cannot be read: {err.strerror or err}") from None
     if not raw.strip():
         raise InputError(path, None, "the file is empty")
     if b"\x00" in raw:
         raise InputError(path, None, "a binary file, not TOML text")
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")   # a byte-order mark (Windows editors) is not TOML
     except UnicodeDecodeError as err:
         raise InputError(path, None, f"not UTF-8 text (byte {err.start})") from None
     try:
@@ -78,12 +81,16 @@ def _layer_raw(below: Any, value: Any) -> Any:
 
 
 def _defaults() -> dict[str, Any]:
-    return Scenario(name="defaults").model_dump(mode="python")
+    """Every parameter's default; not the name, which each scenario must give."""
+    return Scenario(name="defaults").model_dump(mode="python", exclude={"name"})
 
 
 def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
     """The extends chain, root first. A cycle is an error naming the file that closes it."""
-    path = path.resolve()
+    try:
+        path = path.resolve()
+    except (OSError, RuntimeError):   # a symlink loop (RuntimeError before Python 3.13)
+        raise InputError(path, None, "cannot be read: a loop of symbolic links") from None
     if path in seen:
         loop = " -> ".join(p.name for p in (*seen, path))
         raise InputError(seen[-1], "extends", f"a cycle of extends: {loop}")
@@ -94,43 +101,63 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str
     if not isinstance(parent, str) or not parent:
         raise InputError(path, "extends", "must be a file name (a string)")
     target = path.parent / parent
-    if not target.is_file():
+    if not _is_file(target):
         raise InputError(path, "extends", f"no such file: {parent}")
     return _chain(target, (*seen, path)) + [(path, data)]
 
 
-def _fitted(chain: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
-    """The parameters of the calibration file named nearest to the leaf, if any."""
+def _is_file(path: Path) -> bool:
+    """``Path.is_file`` that answers no, not OSError, for a name too long for the system."""
+    try:
+        return path.is_file()
+    except OSError:
+        return False
+
+
+def _fitted(chain: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[str, Any]]]:
+    """The calibration file named nearest to the leaf with its parameters, if any.
+
+    Returned as a layer like the chain's, so an error in a fitted value names the fitted file.
+    """
     for path, data in reversed(chain):
         if "calibration" in data:
             ref = data["calibration"]
             if not isinstance(ref, str) or not ref:
                 raise InputError(path, "calibration", "must be a file name (a string)")
             fitted_path = path.parent / ref
-            if not fitted_path.is_file():
+            if not _is_file(fitted_path):
                 raise InputError(path, "calibration", f"no such file: {ref}")
             fitted = read_toml(fitted_path)
             params = fitted.get("parameters", {})
             if not isinstance(params, dict):
                 raise InputError(fitted_path, "parameters", "must be a table")
-            return params
-    return {}
+            return [(fitted_path.resolve(), params)]
+    return []
+
+
+def _layers(path: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every file's data that goes into a scenario, lowest first (fitted, then the chain)."""
+    chain = _chain(path)
+    return _fitted(chain) + chain
+
+
+def _merged(layers: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+    merged = _defaults()
+    for _, data in layers:
+        merged = merge(merged, data)
+    return merged
 
 
 def resolve(path: Path | str) -> dict[str, Any]:
     """The merged, not yet validated, scenario data."""
-    chain = _chain(Path(path))
-    merged = merge(_defaults(), _fitted(chain))
-    for _, data in chain:
-        merged = merge(merged, data)
-    return merged
+    return _merged(_layers(Path(path)))
 
 
 def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> Scenario:
     """Load, layer and validate a scenario file (plus optional in-memory overrides)."""
     path = Path(path)
-    chain = _chain(path)
-    data = resolve(path)
+    layers = _layers(path)
+    data = _merged(layers)
     if overrides:
         data = merge(data, overrides)
     try:
@@ -138,13 +165,13 @@ def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> 
     except ValidationError as err:
         first = err.errors()[0]
         key = ".".join(str(p) for p in first["loc"]) or None
-        raise InputError(_file_stating(chain, first["loc"]) or path, key,
+        raise InputError(_file_stating(layers, first["loc"]) or path, key,
                          _problem(first)) from None
 
 
-def _file_stating(chain: list[tuple[Path, dict[str, Any]]], loc: tuple) -> Path | None:
-    """The nearest file in the chain that states the key, so the message points at it."""
-    for path, data in reversed(chain):
+def _file_stating(layers: list[tuple[Path, dict[str, Any]]], loc: tuple) -> Path | None:
+    """The nearest file of the layers that states the key, so the message points at it."""
+    for path, data in reversed(layers):
         node: Any = data
         for part in loc:
             if isinstance(node, dict) and part in node:

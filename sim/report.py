@@ -625,7 +625,8 @@ def sankey_figure(runs: pl.DataFrame, agency: str, years: Sequence[int], default
                   hovertemplate="%{label}: %{value:,.0f} (mean, both genders)<extra></extra>"),
         link=dict(source=source, target=target, value=value, customdata=custom, color=colours,
                   hovertemplate="%{customdata}<extra></extra>")))
-    title = f"{AGENCY_NAMES[agency]}: flows in {{}} (purple = women, blue = men; mean of replications)"
+    title = (f"{AGENCY_NAMES[agency]}: flows in {{}} (purple = women, blue = men; "
+             "mean of replications)")
     buttons = [dict(label=str(y), method="update",
                     args=[{"link.value": [per_year[y][0]], "link.customdata": [per_year[y][1]]},
                           {"title.text": title.format(y)}]) for y in years]
@@ -821,7 +822,8 @@ def scenario_report(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFram
     rows, classes = headline_rows(table, targets, scenario.horizon)
     page.table(HEADLINE_HEADER, rows, classes, numeric=(1, 2, 5, 6))
     page.text("P(meet): the share of replications at or above the target in its year, with "
-              "its Monte Carlo 90% interval (Wilson; it narrows with more replications). Green: 90% or more; red: 10% or less. UN targets are "
+              "its Monte Carlo 90% interval (Wilson; it narrows with more replications). "
+              "Green: 90% or more; red: 10% or less. UN targets are "
               "held against the Danish personnel in that category (military contingents, staff "
               "officers and observers, individual police officers); the UN 'overall police' goal "
               "against all Danish posted police, a proxy.", note=True)

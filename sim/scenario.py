@@ -59,9 +59,13 @@ def param(default: Any, doc: str, *, unit: str, source: str, ge: float | None = 
 
 
 class Section(BaseModel):
-    """A block of a scenario: unknown keys are errors, values are immutable once loaded."""
+    """A block of a scenario: unknown keys are errors, values are immutable once loaded.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    Strict types: a TOML string or boolean is never quietly read as a number (``horizon =
+    "2030"`` or ``leaders = true`` is a mistake to report, not to guess at).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, strict=True)
 
 
 # -- shared building blocks ---------------------------------------------------------------
@@ -110,7 +114,7 @@ class Conscription(Section):
     @field_validator("equal_from", mode="before")
     @classmethod
     def _never(cls, v: Any) -> Any:
-        if v == "never":
+        if v is None or v == "never":   # None: a loaded scenario's own dump, validated again
             return None
         return parse_date(v)
 

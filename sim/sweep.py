@@ -285,9 +285,13 @@ def load_sweep(path: Path | str, replications: int | None = None,
         first = err.errors()[0]
         raise InputError(path, ".".join(map(str, first["loc"])) or None,
                          _problem(first)) from None
-    base_path = (path.parent / spec.base).resolve()
-    if not base_path.is_file():
-        raise InputError(path, "base", f"no such scenario file: {spec.base}")
+    try:
+        base_path = (path.parent / spec.base).resolve()
+        found = base_path.is_file()
+    except (OSError, ValueError):   # a name too long for the system, a NUL byte
+        found = False
+    if not found:
+        raise InputError(path, "base", f"no such scenario file: {spec.base!r}")
     load_scenario(base_path)                       # errors of the base name the base file
     base = _with_overrides(path, base_path, spec.overrides)
     levers = tuple(_checked_lever(path, i, p, base_path, spec.overrides)

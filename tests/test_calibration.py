@@ -277,3 +277,16 @@ def test_backtest_runs_end_to_end_in_quick_mode(tmp_path, capsys):
     # A quick or back-test run never writes the config's fitted file.
     assert not (tmp_path / "fitted_by_config.toml").exists()
     assert (ROOT / "calibration" / "fitted.toml").read_bytes() == fitted_before
+
+
+# -- what the report calls "not pinned down" --------------------------------------------------
+
+
+def test_either_a_flat_profile_or_a_weak_data_weight_marks_a_parameter_as_held_by_its_prior():
+    from sim.calibration_report import flat_criteria
+    assert flat_criteria(False, 0.9) == ""
+    assert flat_criteria(True, 0.9) == "profile"
+    # A noisy profile can look steep while the data barely narrowed the prior (police leaders'
+    # start share in the full fit: data weight 0.10): still listed.
+    assert flat_criteria(False, 0.10) == "data weight < 0.5"
+    assert flat_criteria(True, 0.2) == "profile and data weight < 0.5"

@@ -1,4 +1,5 @@
-"""``compare A.toml B.toml [C.toml ...]``: scenarios side by side, paired replication by replication.
+"""``compare A.toml B.toml [C.toml ...]``: scenarios side by side, paired replication by
+replication.
 
 Every scenario runs with the same seed and replications (the first scenario's, or ``--seed`` and
 ``--replications``), so the differences written to ``differences.parquet`` and shown in

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sim.loading import InputError, load_scenario, output_dir
 from sim.outputs import resolved_toml, write_parquet, write_text
+from sim.precision import warn_imprecise
 from sim.report import write_reports
 from sim.runner import (default_workers, run_replications, runs_frame, summary_frame,
                         tqdm_progress)
@@ -90,3 +91,4 @@ def execute(scenario: Scenario, out: Path, workers: int, quiet: bool) -> None:
     write_text(resolved_toml(scenario, seed=scenario.seed, replications=scenario.replications),
                out / "scenario.toml")
     write_reports(scenario, runs, summary, out)   # targets.csv, report.html
+    warn_imprecise(runs, scenario.horizon, quiet)   # MC error of the headline shares

@@ -1,0 +1,133 @@
+"""The reports in a real browser: headless Chromium opens each page offline, and the page's
+own status (``sim.page``: figures found, figures drawn, script errors) must say that every
+figure was drawn and no script failed. Scenario names and descriptions are hostile: if any
+were run as HTML it would mark the page (``data-pwned``), which must not happen.
+
+Skipped only when Chromium is absent (the CI installs Debian's package).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import plotly.graph_objects as go
+import pytest
+
+from sim.cli import main
+from sim.page import Page
+
+ROOT = Path(__file__).resolve().parent.parent
+BASELINE = ROOT / "scenarios" / "baseline.toml"
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--virtual-time-budget=10000")
+
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed")
+
+# Run as HTML, either would mark the page; shown as text they are harmless.
+HOSTILE_NAME = "<script>document.documentElement.dataset.pwned='name'</script>"
+HOSTILE_TEXT = "\"><img src=x onerror=\"document.documentElement.dataset.pwned='description'\">"
+
+
+def scenario_file(folder: Path, stem: str, parent: Path, name: str, description: str,
+                  extra: str = "") -> Path:
+    """A short scenario (2018-2030) with the given name and description (TOML literal strings,
+    which take both kinds of quote)."""
+    path = folder / f"{stem}.toml"
+    path.write_text(f"name = '''{name}'''\ndescription = '''{description}'''\n"
+                    f'extends = "{parent}"\nstart_year = 2018\nhorizon = 2030\n{extra}')
+    return path
+
+
+def open_page(page: Path) -> dict[str, str]:
+    """Chromium's DOM after the page has loaded: the attributes of ``<html>`` and ``<body>``."""
+    done = subprocess.run([CHROMIUM, *FLAGS, "--dump-dom", page.as_uri()], capture_output=True,
+                          text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    attrs: dict[str, str] = {}
+    for tag in ("html", "body"):
+        found = re.search(rf"<{tag}\b([^>]*)>", done.stdout)
+        assert found, f"no <{tag}> in Chromium's DOM"
+        attrs.update(re.findall(r'([\w-]+)="([^"]*)"', found.group(1)))
+    return attrs
+
+
+def assert_drawn(page: Path) -> dict[str, str]:
+    source = page.read_text(encoding="utf-8")
+    expected = source.count('class="plotly-graph-div"')
+    assert expected > 0
+    status = open_page(page)
+    assert status.get("data-script-errors") == "0", status.get("data-script-error-text")
+    assert status.get("data-figures") == str(expected)
+    assert status.get("data-figures-drawn") == str(expected)
+    assert "data-pwned" not in status, f"scenario text ran as HTML: {status['data-pwned']}"
+    return status
+
+
+def test_the_page_status_sees_script_errors_and_undrawn_figures(tmp_path):
+    """The control: a page with a failing script and a figure Plotly never drew reports both
+    (otherwise the tests below could not fail)."""
+    page = Page("control")
+    page.figure(go.Figure(go.Scatter(x=[1, 2], y=[3, 4])))
+    page.parts.append('<div class="plotly-graph-div" id="never-drawn"></div>')
+    page.parts.append("<script>null.boom();</script>")
+    path = tmp_path / "control.html"
+    path.write_text(page.render(), encoding="utf-8")
+    status = open_page(path)
+    assert status["data-figures"] == "2" and status["data-figures-drawn"] == "1"
+    assert status["data-script-errors"] == "1" and "null" in status["data-script-error-text"]
+
+
+def test_the_run_report_draws_every_figure_without_errors(tmp_path):
+    path = scenario_file(tmp_path, "hostile", BASELINE, HOSTILE_NAME, HOSTILE_TEXT)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--replications", "2", "--workers", "1", "--quiet",
+                 "--out", str(out)]) == 0
+    assert_drawn(out / "report.html")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert HOSTILE_NAME not in html and HOSTILE_TEXT not in html and "<img src=x" not in html
+
+
+def test_the_comparison_report_draws_every_figure_without_errors(tmp_path):
+    a = scenario_file(tmp_path, "a", BASELINE, HOSTILE_NAME, HOSTILE_TEXT)
+    b = scenario_file(tmp_path, "b", ROOT / "scenarios" / "no_reform.toml", HOSTILE_TEXT,
+                      HOSTILE_NAME)
+    out = tmp_path / "out"
+    assert main(["compare", str(a), str(b), "--replications", "2", "--workers", "1", "--quiet",
+                 "--out", str(out)]) == 0
+    assert_drawn(out / "report.html")
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert HOSTILE_NAME not in html and HOSTILE_TEXT not in html and "<img src=x" not in html
+
+
+SWEEP = """name = "browser-sweep"
+base = "base.toml"
+design = "grid"
+replications = 1
+replications_per_task = 1
+seed = 7
+agencies = ["armed_forces"]
+
+[[parameters]]
+key = "armed_forces.conscription.volunteer_rate_women"
+values = [0.03, 0.2]
+from = 2024-01-01
+
+[[parameters]]
+key = "armed_forces.deployment.women_selection_weight"
+values = [1.0, 3.0]
+"""
+
+
+def test_the_sweep_report_draws_every_figure_without_errors(tmp_path):
+    (tmp_path / "base.toml").write_text(f'name = "tiny"\nextends = "{BASELINE}"\n'
+                                        "start_year = 2023\nhorizon = 2025\n")
+    (tmp_path / "sweep.toml").write_text(SWEEP)
+    out = tmp_path / "out"
+    assert main(["sweep", str(tmp_path / "sweep.toml"), "--workers", "1", "--quiet",
+                 "--out", str(out)]) == 0
+    assert_drawn(out / "report.html")
