@@ -232,7 +232,8 @@ class ArmedForcesDeployment(Deployment):
     un_contingent: Destination = _dest(30, 6, 2)
     un_staff_observer: Destination = _dest(20, 12, 3)
     nato: Destination = _dest(1000, 6, 1)
-    eu_csdp: Destination = _dest([[2025, 40]], 6, 4, "assumed; from 2025 per the plan §2")
+    eu_csdp: Destination = _dest([[1900, 0], [2025, 40]], 6, 4,
+                                  "assumed; none before 2025, 40 from 2025 per the plan §2")
     other: Destination = _dest(400, 4, 1, "assumed; maritime 3-4 months (external H)")
 
 
