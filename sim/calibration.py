@@ -22,8 +22,8 @@ what it does and does not pin down. The pieces, in the order a run uses them:
    parallel. The weights are set from a pilot run at the start values and renewed once at the fit.
 5. **Uncertainty**: a Laplace (Gauss-Newton) approximation of the posterior from the Jacobian at
    the fit; one-dimensional **profiles** of the data misfit (each grid value with the other
-   parameters moved to their linearised conditional optimum, then simulated) show which
-   parameters the data cannot pin down (flat profiles) and so rest on their prior.
+   parameters moved to their linearised conditional optimum under their priors, then simulated)
+   show which parameters the data cannot pin down (flat profiles) and so rest on their prior.
 
 The report (``sim.calibration_report``) and the ``calibrate`` command build on :func:`calibrate`.
 """
@@ -826,10 +826,21 @@ def fit_agency(cfg: Config, agency: str, figures: Sequence[Figure], sim: Simulat
     return fit
 
 
-def _conditional(jac: np.ndarray, r0: np.ndarray, u: np.ndarray, i: int, target: float
-                 ) -> np.ndarray:
+UNIFORM_UNIT_PRECISION = math.sqrt(12.0)   # 1 / sd of a uniform prior over [0, 1]
+
+
+def _conditional(jac: np.ndarray, r0: np.ndarray, u: np.ndarray, i: int, target: float,
+                 uniform: Sequence[bool] | None = None) -> np.ndarray:
     """Unit coordinates with parameter ``i`` at ``target`` and the others at the linearised
-    minimiser of the full (data + prior) residual."""
+    minimiser of the full (data + prior) residual.
+
+    A parameter with no Gaussian prior (``uniform``) is held by its bounds' prior, a uniform one
+    of sd 1/sqrt(12) in unit coordinates, as in the Laplace approximation. Without that row a
+    Jacobian column made only of Monte Carlo noise (a parameter the figures do not see, e.g.
+    the 2024 academy point in a fit up to 2021) reads as a lever of any strength, and the
+    least-squares step throws such parameters to their bounds: the profile then measures the
+    throw, not the data.
+    """
     if target == u[i]:
         return u.copy()
     d_i = target - u[i]
@@ -837,7 +848,13 @@ def _conditional(jac: np.ndarray, r0: np.ndarray, u: np.ndarray, i: int, target:
     x = u.copy()
     x[i] = target
     if others:
-        delta, *_ = np.linalg.lstsq(jac[:, others], -(r0 + jac[:, i] * d_i), rcond=None)
+        held = [k for k in others if uniform is not None and uniform[k]]
+        damping = np.zeros((len(held), len(others)))
+        for row, k in enumerate(held):
+            damping[row, others.index(k)] = UNIFORM_UNIT_PRECISION
+        a = np.vstack([jac[:, others], damping])
+        b = np.concatenate([-(r0 + jac[:, i] * d_i), np.zeros(len(held))])
+        delta, *_ = np.linalg.lstsq(a, b, rcond=None)
         x[others] = np.clip(u[others] + delta, 0, 1)
     return x
 
@@ -859,10 +876,11 @@ def profiles(obj: AgencyObjective, u: np.ndarray, jac: np.ndarray, points: int
              ) -> list[Profile]:
     """Simulated one-step profiles of the data misfit around the fit, one per parameter."""
     r0 = obj.residuals(u)
+    uniform = [p.prior is None for p in obj.params]
     plan = []
     for i, p in enumerate(obj.params):
         for value in profile_grid(p, p.from_unit(u[i]), points):
-            plan.append((i, value, _conditional(jac, r0, u, i, p.to_unit(value))))
+            plan.append((i, value, _conditional(jac, r0, u, i, p.to_unit(value), uniform)))
     means = obj.means([obj.values(x) for _, _, x in plan])
     out = []
     for i, p in enumerate(obj.params):

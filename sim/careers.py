@@ -92,7 +92,10 @@ def _rates(roster: Roster, rules: CareerRules, rows: np.ndarray, tick: int):
     tenure = tick - 1 - roster.since[rows]
     r_e = rules.attrition[code]
     if rules.early_multiplier != 1.0:
-        r_e = np.where(tenure < rules.early_months, r_e * rules.early_multiplier, r_e)
+        # Early-tenure attrition is a career effect: fixed-length stages (conscription, the
+        # academy) carry their stated dropout as it is.
+        career = np.isinf(rules.stage_months[roster.stage[rows]])
+        r_e = np.where(career & (tenure < rules.early_months), r_e * rules.early_multiplier, r_e)
     r_p = np.where(tenure >= rules.promotion_min[code], rules.promotion[code], 0.0)
     return r_e, r_p
 
@@ -141,7 +144,8 @@ def _schedule(roster: Roster, rules: CareerRules, rows: np.ndarray, month: int) 
     nxt = np.maximum(np.ceil(roster.until[rows]), month + 1)
     for clock, h, r in ((roster.e_exit, roster.h_exit, r_e), (roster.e_prom, roster.h_prom, r_p)):
         left = np.full(len(rows), np.inf)
-        np.divide(clock[rows] - h[rows], r, out=left, where=r > 0)
+        with np.errstate(over="ignore"):   # a tiny rate: the clock is beyond any horizon (inf)
+            np.divide(clock[rows] - h[rows], r, out=left, where=r > 0)
         np.minimum(nxt, month + np.maximum(1.0, np.ceil(left)), out=nxt)
     since = roster.since[rows]
     for boundary in (since + (rules.early_months + 1),

@@ -66,8 +66,9 @@ def women_drawn(n_w: int, n_m: int, k: int, weight: float, rng: np.random.Genera
     exponential keys (each person's key ~ Exp(their weight); the ``k`` smallest are drawn).
     """
     if k > 64:
-        keys = np.concatenate([rng.exponential(size=n_w) / weight if weight > 0 else
-                               np.full(n_w, np.inf), rng.exponential(size=n_m)])
+        with np.errstate(over="ignore"):   # a tiny weight: the woman's key is inf, drawn last
+            keys = np.concatenate([rng.exponential(size=n_w) / weight if weight > 0 else
+                                   np.full(n_w, np.inf), rng.exponential(size=n_m)])
         return int((np.argpartition(keys, k - 1)[:k] < n_w).sum())
     u = rng.random(k)
     k_w = 0

@@ -23,9 +23,8 @@ multiplier while ``k < early``) and ``p`` (promotion once ``k >= minimum``), the
 ``promote = p/(e+p) (1 - stay)``; the promoted enter the target stage in class 0. In a fixed
 stage the dropout hazard (``-ln(1-q)/L``; the police split the education's ``q`` over student
 and cadet months, which gives ``-ln(1-q)/(L_student + L_cadet)`` in both) acts first; who is
-still there at the end goes on with the continuation probability or leaves. The simulator also
-applies the early-tenure multiplier to the dropout hazard of fixed stages, and this model does
-the same (see docs/validation.md).
+still there at the end goes on with the continuation probability or leaves. The early-tenure
+multiplier applies to career stages only: a fixed stage's dropout is the stated probability.
 
 **Initial population.** Women are binomial with the stated share. Tenure is exponential with
 mean ``mu`` months, so the class is ``floor(T)``: geometric, ``P(k) = exp(-k/mu)(1-exp(-1/mu))``
@@ -258,7 +257,7 @@ def chain(scenario: Scenario, agency: str) -> Chain:
     for i in range(n):
         s, g, k = ch.stage[i], ch.woman[i], ch.tenure[i]
         st = table[stages[s]]
-        e = st.attrition[g] * (c.early_multiplier if k < early else 1.0)
+        e = st.attrition[g] * (c.early_multiplier if k < early and st.months is None else 1.0)
         p = st.promotion[g] if st.promote_to is not None and k >= minimum else 0.0
         stay, promote = _competing(e, p)
         if st.months is None:
@@ -563,8 +562,14 @@ def deployment_scenario(agency: str, destination: str, weight: float) -> Scenari
     return stationary_scenario({agency: {"deployment": dep}})
 
 
+def _yearly_means(monthly: np.ndarray) -> np.ndarray:
+    """``[..., month, stage, woman]`` censuses -> ``[..., year, stage, woman]`` means."""
+    body = monthly[..., :-1, :, :]
+    return body.reshape(*body.shape[:-3], -1, 12, *body.shape[-2:]).mean(axis=-3)
+
+
 def _report(replications: int) -> None:
-    """Print the largest |z| of the closed-form comparisons (docs/validation.md's figures)."""
+    """Print the largest |z| of the closed-form comparisons (docs/verification.md's figures)."""
     import time
 
     s = stationary_scenario()
@@ -573,8 +578,7 @@ def _report(replications: int) -> None:
         sims = np.array([simulate_agency(s, r, agency).stock for r in range(replications)],
                         np.float64)
         exp = expected_stocks(s, agency)
-        yearly = lambda a: a[..., :-1, :, :].reshape(*a.shape[:-3], -1, 12, *a.shape[-2:]).mean(-3)
-        z_avg = z_scores(yearly(sims), yearly(exp))
+        z_avg = z_scores(_yearly_means(sims), _yearly_means(exp))
         z_end = z_scores(sims[:, 12::12], exp[12::12])
         print(f"{agency:13s} stocks: {z_avg.size} yearly means, max |z| {np.abs(z_avg).max():.2f};"
               f" {z_end.size} year-end stocks, max |z| {np.abs(z_end).max():.2f}"

@@ -290,3 +290,20 @@ def test_either_a_flat_profile_or_a_weak_data_weight_marks_a_parameter_as_held_b
     # start share in the full fit: data weight 0.10): still listed.
     assert flat_criteria(False, 0.10) == "data weight < 0.5"
     assert flat_criteria(True, 0.2) == "profile and data weight < 0.5"
+
+
+def test_a_profile_does_not_throw_parameters_the_figures_cannot_see_to_their_bounds():
+    from sim.calibration import _conditional
+    r0 = np.array([0.1])
+    # One figure: parameter 0 moves it strongly, parameter 1 barely (its Jacobian column is
+    # Monte Carlo noise). Undamped least squares would move parameter 1 by ~1e4 and clip it
+    # to a bound; held by its bounds' uniform prior it stays put.
+    noise = np.array([[5.0, 1e-4]])
+    x = _conditional(noise, r0, np.array([0.5, 0.5]), 0, 0.7, uniform=[True, True])
+    assert x[0] == 0.7 and abs(x[1] - 0.5) < 1e-3
+    assert _conditional(noise, r0, np.array([0.5, 0.5]), 0, 0.7)[1] == 0.0   # the old throw
+    # A parameter that does see the figure compensates: the data row 0.1 + 5*0.2 + 5*d is
+    # balanced against the bounds' prior 12*d**2, so d = -5*1.1/(25+12).
+    seen = np.array([[5.0, 5.0]])
+    x = _conditional(seen, r0, np.array([0.5, 0.5]), 0, 0.7, uniform=[True, True])
+    assert x[1] == pytest.approx(0.5 - 5 * 1.1 / 37)

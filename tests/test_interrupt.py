@@ -8,7 +8,6 @@ between writing its temporary file and renaming it.
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
