@@ -46,6 +46,19 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     return path
 
 
+def remove_leftovers(folder: Path) -> int:
+    """Delete the temporary files an earlier, killed write left in ``folder``.
+
+    Only the command that owns the folder calls this, before it writes, so no live write can
+    lose its temporary file."""
+    if not folder.is_dir():
+        return 0
+    stale = [p for p in folder.glob(".*.tmp") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return len(stale)
+
+
 def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda tmp: frame.write_parquet(tmp, statistics=False))
 

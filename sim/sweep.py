@@ -57,7 +57,7 @@ from sim.dated import Dated, parse_date
 from sim.loading import (InputError, _problem, check_key, dotted, load_scenario, merge,
                          read_toml, resolve)
 from sim.model import ReplicationResult, simulate
-from sim.outputs import resolved_toml, write_parquet, write_text
+from sim.outputs import remove_leftovers, resolved_toml, write_parquet, write_text
 from sim.runner import runs_frame, summary_frame
 from sim.scenario import Scenario
 from sim.series import BY_ID, SERIES
@@ -667,6 +667,8 @@ def prepare_folder(out: Path, the_plan: "Plan") -> bool:
             "sweep": sweep.spec.model_dump(mode="json", by_alias=True),
         }, indent=2, default=str) + "\n", record)
     (out / RESULTS).mkdir(parents=True, exist_ok=True)
+    for folder in (out, out / RESULTS):   # temporary files of a killed attempt
+        remove_leftovers(folder)
     if not (out / POINTS).is_file():
         write_parquet(points, out / POINTS)
     if not (out / BASE).is_file():

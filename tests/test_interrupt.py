@@ -80,6 +80,11 @@ def test_run_killed_while_writing_leaves_no_runs_parquet(tmp_path):
     assert tmp.parent == out and tmp.name != "runs.parquet"
     assert tmp.exists()                              # the half-written bytes were there ...
     assert not (out / "runs.parquet").exists()       # ... but never under the real name
+    # Running again completes the folder and clears the killed run's temporary file.
+    from sim.cli import main
+    assert main(_run_args(scenario, out)) == 0
+    assert not tmp.exists() and not list(out.glob(".*.tmp"))
+    assert set(pl.read_parquet(out / "runs.parquet")["replication"]) == {0, 1}
 
 
 def test_run_killed_while_rewriting_keeps_the_complete_file(tmp_path):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from sim.loading import InputError, load_scenario, output_dir
-from sim.outputs import resolved_toml, write_parquet, write_text
+from sim.outputs import remove_leftovers, resolved_toml, write_parquet, write_text
 from sim.precision import warn_imprecise
 from sim.report import write_reports
 from sim.runner import (default_workers, run_replications, runs_frame, summary_frame,
@@ -86,6 +86,7 @@ def execute(scenario: Scenario, out: Path, workers: int, quiet: bool) -> None:
         close()
     runs = runs_frame(results)
     summary = summary_frame(runs)
+    remove_leftovers(out)   # temporary files of an earlier run killed while writing
     write_parquet(runs, out / "runs.parquet")
     write_parquet(summary, out / "summary.parquet")
     write_text(resolved_toml(scenario, seed=scenario.seed, replications=scenario.replications),
