@@ -22,8 +22,8 @@ from sim.compare import BOOTSTRAP, Pairing
 from sim.page import Page
 from sim.report import (COLOURS, INTERVAL_NOTE, MILESTONES, Panel, UnTarget, add_milestones,
                         category_title, deployed_panels, fan_figure, finish, finite, input_rows,
-                        legend_once, parameters, pct, pct_interval, pipeline_panels, plain,
-                        probability, rgba, target_panels, wilson)
+                        legend_once, panel_grid, parameters, pct, pct_interval, pipeline_panels,
+                        plain, probability, rgba, target_panels, wilson)
 
 
 def points(x: float | None, signed: bool = True) -> str:
@@ -178,10 +178,7 @@ def difference_figure(title: str, panels: Sequence[Panel], differences: pl.DataF
                       labels: Sequence[str], cols: int = 2, panel_height: int = 300) -> go.Figure:
     """Per panel and scenario: the paired mean difference with its 90% confidence band (dark)
     and the 5th-95th percentile of the paired differences (light), in percentage points."""
-    cols = min(cols, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p.title for p in panels],
-                        horizontal_spacing=0.07, vertical_spacing=min(0.12, 0.35 / rows))
+    fig, rows, cols = panel_grid(panels, cols)
     legend: set[str] = set()
     for i, p in enumerate(panels):
         r, c = divmod(i, cols)

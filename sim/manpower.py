@@ -69,7 +69,7 @@ from sim import conscription
 from sim.dated import Dated
 from sim.loading import merge
 from sim.model import build
-from sim.scenario import Recruitment, Scenario, Section
+from sim.scenario import Conscription, Recruitment, Scenario, Section
 from sim.series import AF, DEMA, POLICE, STAGES, DESTINATIONS
 
 SURE = 6.0   # standard deviations that make a draft regime certain (odds < 1e-9)
@@ -183,18 +183,22 @@ def _dropout(q: float, months: float) -> float:
     return math.inf if q >= 1 else -math.log1p(-q) / months
 
 
+def _conscript_stage(k: Conscription, after: str) -> Stage:
+    """Conscription: dropout spread evenly over the service, then continuation or discharge."""
+    L = _whole(_const(k.service_months), "service_months")
+    return Stage((_dropout(_const(k.dropout_men), L), _dropout(_const(k.dropout_women), L)),
+                 months=L, after=after,
+                 continuation=(_const(k.continuation_men), _const(k.continuation_women)))
+
+
 def stage_table(scenario: Scenario, agency: str) -> dict[str, Stage]:
     """Each stage's monthly hazards, read from the scenario's parameters."""
     if agency == AF:
         p = scenario.armed_forces
         c, k = p.careers, p.conscription
         ratio, prom = _const(c.women_attrition_ratio), _prom(c)
-        L = _whole(_const(k.service_months), "service_months")
         return {
-            "conscript": Stage((_dropout(_const(k.dropout_men), L),
-                                _dropout(_const(k.dropout_women), L)), months=L,
-                               after="rank_and_file", continuation=(
-                                   _const(k.continuation_men), _const(k.continuation_women))),
+            "conscript": _conscript_stage(k, after="rank_and_file"),
             "rank_and_file": Stage(_pair(_const(c.attrition_rank_and_file), ratio), prom,
                                    "leader"),
             "leader": Stage(_pair(_const(c.attrition_leaders), ratio)),
@@ -203,12 +207,8 @@ def stage_table(scenario: Scenario, agency: str) -> dict[str, Stage]:
         p = scenario.dema
         c, k = p.careers, p.conscription
         ratio, prom = _const(c.women_attrition_ratio), _prom(c)
-        L = _whole(_const(k.service_months), "service_months")
         return {
-            "conscript": Stage((_dropout(_const(k.dropout_men), L),
-                                _dropout(_const(k.dropout_women), L)), months=L,
-                               after="uniformed", continuation=(
-                                   _const(k.continuation_men), _const(k.continuation_women))),
+            "conscript": _conscript_stage(k, after="uniformed"),
             "uniformed": Stage(_pair(_const(c.attrition_uniformed), ratio), prom, "manager"),
             "civilian": Stage(_pair(_const(c.attrition_civilian), ratio), prom, "manager"),
             "manager": Stage(_pair(_const(c.attrition_managers), ratio)),

@@ -292,6 +292,15 @@ def add_milestones(fig: go.Figure, n_panels: int, cols: int) -> None:
     fig.update_layout(shapes=shapes, annotations=labels)
 
 
+def panel_grid(panels: Sequence[Panel], cols: int) -> tuple[go.Figure, int, int]:
+    """An empty grid of small multiples, one titled panel per series, `cols` wide at most."""
+    cols = min(cols, len(panels))
+    rows = math.ceil(len(panels) / cols)
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p.title for p in panels],
+                        horizontal_spacing=0.07, vertical_spacing=min(0.12, 0.35 / rows))
+    return fig, rows, cols
+
+
 def fan_figure(title: str, panels: Sequence[Panel], forecasts: Sequence[tuple[str, pl.DataFrame]],
                targets: Sequence[UnTarget], observed: pl.DataFrame, cols: int = 2,
                panel_height: int = 330) -> go.Figure:
@@ -300,10 +309,7 @@ def fan_figure(title: str, panels: Sequence[Panel], forecasts: Sequence[tuple[st
     With one forecast the 50% and 90% bands are drawn; with several (a comparison) only the
     90% band, so the overlaid fans stay readable.
     """
-    cols = min(cols, len(panels))
-    rows = math.ceil(len(panels) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p.title for p in panels],
-                        horizontal_spacing=0.07, vertical_spacing=min(0.12, 0.35 / rows))
+    fig, rows, cols = panel_grid(panels, cols)
     legend: set[str] = set()
     for i, p in enumerate(panels):
         r, c = divmod(i, cols)

@@ -167,8 +167,9 @@ class Destination(Section):
                                  unit="months", source="external H", ge=1, le=36)
     first_month: int = param(1, "Calendar month of the first rotation in a year.", unit="month",
                              source="assumed", ge=1, le=12)
-    target_share: DatedTarget = param("off", "Select women first up to this share of each "
-                                      "rotation (\"off\" = select by propensity).",
+    target_share: DatedTarget = param("off", "Select women first until they make up at least "
+                                      "this share of each rotation, rounded up to whole "
+                                      "persons (\"off\" = select by propensity).",
                                       unit="fraction or off (dated)", source="assumed")
 
 
