@@ -16,6 +16,7 @@ from pathlib import Path
 import plotly.graph_objects as go
 import pytest
 
+from conftest import write_sweep
 from sim.cli import main
 from sim.page import Page
 
@@ -104,30 +105,9 @@ def test_the_comparison_report_draws_every_figure_without_errors(tmp_path):
     assert HOSTILE_NAME not in html and HOSTILE_TEXT not in html and "<img src=x" not in html
 
 
-SWEEP = """name = "browser-sweep"
-base = "base.toml"
-design = "grid"
-replications = 1
-replications_per_task = 1
-seed = 7
-agencies = ["armed_forces"]
-
-[[parameters]]
-key = "armed_forces.conscription.volunteer_rate_women"
-values = [0.03, 0.2]
-from = 2024-01-01
-
-[[parameters]]
-key = "armed_forces.deployment.women_selection_weight"
-values = [1.0, 3.0]
-"""
-
-
 def test_the_sweep_report_draws_every_figure_without_errors(tmp_path):
-    (tmp_path / "base.toml").write_text(f'name = "tiny"\nextends = "{BASELINE}"\n'
-                                        "start_year = 2023\nhorizon = 2025\n")
-    (tmp_path / "sweep.toml").write_text(SWEEP)
+    sweep = write_sweep(tmp_path)
     out = tmp_path / "out"
-    assert main(["sweep", str(tmp_path / "sweep.toml"), "--workers", "1", "--quiet",
+    assert main(["sweep", str(sweep), "--replications", "1", "--workers", "1", "--quiet",
                  "--out", str(out)]) == 0
     assert_drawn(out / "report.html")

@@ -100,7 +100,7 @@ def test_extends_is_relative_to_the_file_not_the_working_folder(folder: Path,
     sub = folder / "sub"
     sub.mkdir()
     write(sub, "parent.toml", 'name = "p"\nseed = 7\n')
-    child = write(sub, "child.toml", 'name = "c"\nextends = "parent.toml"\n')
+    write(sub, "child.toml", 'name = "c"\nextends = "parent.toml"\n')
     monkeypatch.chdir(folder)
     assert load_scenario(Path("sub") / "child.toml").seed == 7
 

@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from conftest import TINY_SWEEP, write_sweep
 from sim import sweep as sweep_mod
 from sim.cli import main
 from sim.loading import InputError
@@ -22,40 +23,7 @@ from sim.sweep import (DaskBackend, PoolBackend, collect, load_sweep, make_plan,
                        prepare_folder, run_sweep)
 
 ROOT = Path(__file__).resolve().parent.parent
-BASELINE = ROOT / "scenarios" / "baseline.toml"
 AF_SERIES = [s.id for s in SERIES if s.agency == "armed_forces"]
-
-BASE = f"""name = "tiny"
-extends = "{BASELINE}"
-start_year = 2023
-horizon = 2025
-"""
-
-SWEEP = """name = "tiny-sweep"
-base = "base.toml"
-design = "grid"
-replications = 2
-replications_per_task = 1
-seed = 7
-agencies = ["armed_forces"]
-
-[[parameters]]
-key = "armed_forces.conscription.volunteer_rate_women"
-values = [0.03, 0.2]
-from = 2024-01-01
-
-[[parameters]]
-key = "armed_forces.deployment.women_selection_weight"
-values = [1.0, 3.0]
-"""
-
-
-def write_sweep(folder: Path, text: str = SWEEP, base: str = BASE) -> Path:
-    (folder / "base.toml").write_text(base)
-    path = folder / "sweep.toml"
-    path.write_text(text)
-    return path
-
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
@@ -227,28 +195,28 @@ def test_a_worker_process_killed_mid_task_is_retried_on_a_fresh_pool(tiny, refer
 # -- bad input: a clear message naming the file and key, exit 2, nothing written ----------
 
 BAD = [
-    ("nokey", SWEEP.replace('key = "armed_forces.deployment.women_selection_weight"',
+    ("nokey", TINY_SWEEP.replace('key = "armed_forces.deployment.women_selection_weight"',
                             'key = "armed_forces.deployment.nope"'),
      "parameters.1.key", "not a parameter of the scenario schema"),
-    ("range", SWEEP.replace("values = [1.0, 3.0]", "low = 2.0\nhigh = 1.0\nlevels = 3"),
+    ("range", TINY_SWEEP.replace("values = [1.0, 3.0]", "low = 2.0\nhigh = 1.0\nlevels = 3"),
      "parameters.1", "low (2) must be below high (1)"),
-    ("schema", SWEEP.replace("values = [0.03, 0.2]", "values = [0.03, 1.5]"),
+    ("schema", TINY_SWEEP.replace("values = [0.03, 0.2]", "values = [0.03, 1.5]"),
      "parameters.0", "1.5 is above the maximum 1"),
-    ("from", SWEEP.replace('key = "armed_forces.deployment.women_selection_weight"',
+    ("from", TINY_SWEEP.replace('key = "armed_forces.deployment.women_selection_weight"',
                            'key = "armed_forces.careers.early_years"\nfrom = 2026-01-01'),
      "parameters.1.from", "not a dated lever"),
-    ("sobol", SWEEP.replace('design = "grid"', 'design = "sobol"\nsamples = 10')
+    ("sobol", TINY_SWEEP.replace('design = "grid"', 'design = "sobol"\nsamples = 10')
      .replace("values = [0.03, 0.2]", "low = 0.03\nhigh = 0.2")
      .replace("values = [1.0, 3.0]", "low = 1.0\nhigh = 3.0"),
      "sweep.toml", "power of two"),
-    ("unknown", "workers = 3\n" + SWEEP, "workers", "unknown key"),
-    ("design", SWEEP.replace('"grid"', '"random"'), "design", "Input should be"),
-    ("base", SWEEP.replace('"base.toml"', '"missing.toml"'), "base", "no such scenario file"),
-    ("seed", SWEEP.replace('key = "armed_forces.deployment.women_selection_weight"',
+    ("unknown", "workers = 3\n" + TINY_SWEEP, "workers", "unknown key"),
+    ("design", TINY_SWEEP.replace('"grid"', '"random"'), "design", "Input should be"),
+    ("base", TINY_SWEEP.replace('"base.toml"', '"missing.toml"'), "base", "no such scenario file"),
+    ("seed", TINY_SWEEP.replace('key = "armed_forces.deployment.women_selection_weight"',
                            'key = "seed"'), "parameters.1.key", "cannot be swept"),
-    ("target", 'targets = ["un.military_contingents.2028"]\n' + SWEEP, "targets.0",
+    ("target", 'targets = ["un.military_contingents.2028"]\n' + TINY_SWEEP, "targets.0",
      "not modelled by this sweep"),
-    ("override", SWEEP + "\n[overrides]\nhorizon = 1990\n", "overrides.horizon",
+    ("override", TINY_SWEEP + "\n[overrides]\nhorizon = 1990\n", "overrides.horizon",
      "greater than or equal to 2025"),
 ]
 
@@ -278,7 +246,7 @@ def test_an_unreachable_dask_scheduler_is_an_input_error(tiny, tmp_path, monkeyp
 
 
 def _sampled(folder: Path, design: str, samples: int, extra: str = "") -> Path:
-    text = (SWEEP.replace('design = "grid"', f'design = "{design}"\nsamples = {samples}')
+    text = (TINY_SWEEP.replace('design = "grid"', f'design = "{design}"\nsamples = {samples}')
             .replace("values = [0.03, 0.2]", "low = 0.03\nhigh = 0.2")
             .replace("values = [1.0, 3.0]", "low = 1.0\nhigh = 3.0") + extra)
     return write_sweep(folder, text)
@@ -310,7 +278,7 @@ def test_sobol_design_holds_the_saltelli_blocks(tmp_path):
 
 
 def test_whole_number_levers_are_rounded(tmp_path):
-    text = SWEEP.replace('key = "armed_forces.deployment.women_selection_weight"\n'
+    text = TINY_SWEEP.replace('key = "armed_forces.deployment.women_selection_weight"\n'
                          'values = [1.0, 3.0]',
                          'key = "armed_forces.deployment.un_contingent.rotation_months"\n'
                          'low = 3\nhigh = 12')
@@ -328,7 +296,7 @@ def test_seeds_are_common_or_independent_and_never_depend_on_workers(tmp_path, t
     common = make_plan(load_sweep(tiny))
     assert {t.seed for t in common.tasks} == {7}
     assert {t.replications for t in common.tasks if t.point == 0} == {(0,), (1,)}
-    indep_path = write_sweep(tmp_path, SWEEP.replace("seed = 7", 'seed = 7\n'
+    indep_path = write_sweep(tmp_path, TINY_SWEEP.replace("seed = 7", 'seed = 7\n'
                                                      'random_numbers = "independent"'))
     indep = make_plan(load_sweep(indep_path))
     seeds = {t.point: t.seed for t in indep.tasks}
@@ -338,7 +306,7 @@ def test_seeds_are_common_or_independent_and_never_depend_on_workers(tmp_path, t
 
 
 def test_tasks_batch_replications_and_the_fingerprint_follows_the_sweep(tmp_path):
-    path = write_sweep(tmp_path, SWEEP.replace("replications_per_task = 1\n", ""))
+    path = write_sweep(tmp_path, TINY_SWEEP.replace("replications_per_task = 1\n", ""))
     plan = make_plan(load_sweep(path, replications=23))
     sizes = [len(t.replications) for t in plan.tasks if t.point == 0]
     assert sizes == [8, 8, 7]                    # at most 10, as even as possible
