@@ -253,9 +253,12 @@ class Agency:
             nxt[i] = GONE if after is None else self.s(after)
             months[i] = length
             cont[2 * i], cont[2 * i + 1] = c_men, c_women
+        # Early-tenure attrition is a career effect: fixed-length stages (conscription, the
+        # academy) carry their stated dropout as it is.
+        early = np.append(np.where(np.isinf(months), c.early_multiplier, 1.0).repeat(2), 1.0)
         return CareerRules(next_stage=nxt, stage_months=months, continuation=cont,
                            early_months=c.early_years * 12, early_multiplier=c.early_multiplier,
-                           **tables)
+                           early_attrition=early, **tables)
 
     def dropout(self, tables: dict[str, np.ndarray], stage: str, p_men: float, p_women: float,
                 months: float) -> None:

@@ -31,6 +31,8 @@ class CareerRules:
     continuation: np.ndarray     # per code: probability to go on when a fixed stage ends
     early_months: float
     early_multiplier: float
+    early_attrition: np.ndarray  # per code: attrition multiplier in the early months (1 for
+                                 # fixed-length stages, whose stated dropout holds as it is)
 
 
 @dataclass
@@ -42,7 +44,8 @@ class CareerEvents:
 
 def _same(a: CareerRules | None, b: CareerRules) -> bool:
     return a is not None and all(np.array_equal(getattr(a, f), getattr(b, f)) for f in
-                                 ("attrition", "promotion", "promotion_min")) and \
+                                 ("attrition", "promotion", "promotion_min",
+                                  "early_attrition")) and \
         a.early_months == b.early_months and a.early_multiplier == b.early_multiplier
 
 
@@ -92,10 +95,7 @@ def _rates(roster: Roster, rules: CareerRules, rows: np.ndarray, tick: int):
     tenure = tick - 1 - roster.since[rows]
     r_e = rules.attrition[code]
     if rules.early_multiplier != 1.0:
-        # Early-tenure attrition is a career effect: fixed-length stages (conscription, the
-        # academy) carry their stated dropout as it is.
-        career = np.isinf(rules.stage_months[roster.stage[rows]])
-        r_e = np.where(career & (tenure < rules.early_months), r_e * rules.early_multiplier, r_e)
+        r_e = np.where(tenure < rules.early_months, r_e * rules.early_attrition[code], r_e)
     r_p = np.where(tenure >= rules.promotion_min[code], rules.promotion[code], 0.0)
     return r_e, r_p
 
