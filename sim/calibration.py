@@ -376,10 +376,6 @@ def unfitted_base(scenario: Path) -> dict[str, Any]:
     return data
 
 
-def _nested(key: str, value: Any) -> dict[str, Any]:
-    return loading.dotted(key, value)
-
-
 def _at(data: dict[str, Any], key: str) -> Any:
     node: Any = data
     for part in key.split("."):
@@ -410,11 +406,11 @@ def placement(cfg: Config, values: dict[str, float], base: dict[str, Any],
     for p in cfg.parameters:
         if agency is None or p.agency == agency:
             for key in p.keys:
-                out = merge(out, _nested(key, values[p.name]))
+                out = merge(out, loading.dotted(key, values[p.name]))
     for key, template in cfg.levers.items():
         if agency is None or key.split(".")[0] == agency:
             filled = _fill(template, values, Dated.parse(_at(base, key)))
-            out = merge(out, _nested(key, filled))
+            out = merge(out, loading.dotted(key, filled))
     return out
 
 
@@ -612,7 +608,6 @@ class Profile:
     parameter: str
     values: np.ndarray
     chi2_data: np.ndarray
-    simulated: bool
 
     @property
     def delta(self) -> np.ndarray:
@@ -666,7 +661,6 @@ class AgencyFit:
     penalty: float
     evaluations: int
     message: str
-    jacobian: np.ndarray           # d(data residual)/d(value)
     profiles: list[Profile] = field(default_factory=list)
 
     @property
@@ -818,7 +812,7 @@ def fit_agency(cfg: Config, agency: str, figures: Sequence[Figure], sim: Simulat
     penalty = float(np.sum(_prior_rows(params, values) ** 2))
     fit = AgencyFit(agency, params, tuple(figures), values, cov, obj.sigma.copy(), means,
                     np.nanstd(draws, axis=0, ddof=1) if figures else np.zeros(0), chi2, penalty,
-                    0, message, jd)
+                    0, message)
     if figures and mode.profile_points:
         stage(f"{agency}: profiles ({mode.profile_points} points per parameter)")
         fit.profiles = profiles(obj, u, jac, mode.profile_points)
@@ -886,7 +880,7 @@ def profiles(obj: AgencyObjective, u: np.ndarray, jac: np.ndarray, points: int
     for i, p in enumerate(obj.params):
         rows = [(v, m) for (k, v, _), m in zip(plan, means) if k == i]
         chi2 = np.array([np.sum(obj.data_residuals(m) ** 2) for _, m in rows])
-        out.append(Profile(p.name, np.array([v for v, _ in rows]), chi2, True))
+        out.append(Profile(p.name, np.array([v for v, _ in rows]), chi2))
     return out
 
 
@@ -953,11 +947,9 @@ class Calibration:
     until: int | None
     seed: int
     start_year: int
-    horizon: int
     fits: list[AgencyFit]
     fitted_figures: tuple[Figure, ...]
     held_out: tuple[Figure, ...]
-    best: dict[str, float]
     overrides: dict[str, Any]
     process: Predictions            # the fitted point, process noise only
     predictive: Predictions         # parameters drawn from the approximate posterior
@@ -1012,6 +1004,6 @@ def calibrate(cfg: Config, mode_name: str = "full", until: int | None = None, wo
         jobs = [(merge(placement(cfg, d, base), {"seed": seed}), [i])
                 for i, d in enumerate(draws)]
         predictive = Predictions.of(sim.tallies(jobs))
-    return Calibration(cfg, mode_name, until, seed, start_year, int(base["horizon"]), fits,
-                       fitted_figs, held_out, best, overrides, process, predictive, mode,
+    return Calibration(cfg, mode_name, until, seed, start_year, fits,
+                       fitted_figs, held_out, overrides, process, predictive, mode,
                        dt.date.today().isoformat())

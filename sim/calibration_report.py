@@ -13,7 +13,7 @@ Two kinds of 90% interval appear, and the tables say which is which:
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
@@ -22,9 +22,10 @@ import tomli_w
 from pydantic import BaseModel
 
 from sim import __version__
-from sim.calibration import (PROFILE_LEVEL, REFERENCE_RE, AgencyFit, Calibration, Figure,
-                             FreeParameter, Predictions, prior_sd)
+from sim.calibration import (PROFILE_LEVEL, REFERENCE_RE, AgencyFit, Calibration,
+                             FreeParameter)
 from sim.page import Page
+from sim.report import Z90, pct
 from sim.scenario import Scenario
 from sim.series import BY_ID
 
@@ -33,15 +34,10 @@ METHOD = ("weighted least squares of simulated mean shares (scipy.optimize.least
 UNCERTAINTY = ("Laplace approximation (Gauss-Newton: posterior covariance from the Jacobian at "
                "the fit, priors and bounds included); one-step profiles of the data misfit "
                "(other parameters at their linearised conditional optimum, then simulated)")
-Z90 = 1.6449
 WEAK_DATA_WEIGHT = 0.5   # the data narrowed the prior's variance by less than half
 
 
 # -- small pieces --------------------------------------------------------------------------
-
-
-def pct(x: float | None, digits: int = 1) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.{digits}f}%"
 
 
 def num(x: float, digits: int = 3) -> str:
@@ -84,21 +80,6 @@ def _points(template: Any) -> list[list[Any]]:
     if isinstance(template, dict):
         template = template.get("linear", [])
     return [pt for pt in template if isinstance(pt, list)]
-
-
-def _fit_of(cal: Calibration, name: str) -> tuple[AgencyFit, int]:
-    for fit in cal.fits:
-        for i, p in enumerate(fit.parameters):
-            if p.name == name:
-                return fit, i
-    raise KeyError(name)
-
-
-def _sigma(cal: Calibration, f: Figure) -> float:
-    for fit in cal.fits:
-        if f in fit.figures:
-            return float(fit.sigma[fit.figures.index(f)])
-    return math.nan
 
 
 # -- tables ----------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim import conscription
+from sim.careers import dropout_hazard
 from sim.dated import Dated
 from sim.loading import merge
 from sim.model import build
@@ -179,15 +180,11 @@ def _pair(men: float, ratio: float) -> tuple[float, float]:
     return men / 12, men * ratio / 12
 
 
-def _dropout(q: float, months: float) -> float:
-    return math.inf if q >= 1 else -math.log1p(-q) / months
-
-
 def _conscript_stage(k: Conscription, after: str) -> Stage:
     """Conscription: dropout spread evenly over the service, then continuation or discharge."""
     L = _whole(_const(k.service_months), "service_months")
-    return Stage((_dropout(_const(k.dropout_men), L), _dropout(_const(k.dropout_women), L)),
-                 months=L, after=after,
+    return Stage((dropout_hazard(_const(k.dropout_men), L),
+                  dropout_hazard(_const(k.dropout_women), L)), months=L, after=after,
                  continuation=(_const(k.continuation_men), _const(k.continuation_women)))
 
 
@@ -219,7 +216,8 @@ def stage_table(scenario: Scenario, agency: str) -> dict[str, Stage]:
     ratio, prom = _const(c.women_attrition_ratio), _prom(c)
     Ls = _whole(_const(a.student_months), "student_months")
     Lc = _whole(_const(a.cadet_months), "cadet_months")
-    edu = (_dropout(_const(a.dropout_men), Ls + Lc), _dropout(_const(a.dropout_women), Ls + Lc))
+    edu = (dropout_hazard(_const(a.dropout_men), Ls + Lc),
+           dropout_hazard(_const(a.dropout_women), Ls + Lc))
     return {
         "student": Stage(edu, months=Ls, after="cadet", continuation=(1.0, 1.0)),
         "cadet": Stage(edu, months=Lc, after="officer", continuation=(1.0, 1.0)),

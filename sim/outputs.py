@@ -16,6 +16,7 @@ import polars as pl
 import tomli_w
 
 from sim import __version__
+from sim.loading import InputError
 from sim.scenario import Scenario
 
 
@@ -44,6 +45,15 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def claim_folder(out: Path) -> Path:
+    """The folder a command will write to: refused if a file stands in the way; temporary
+    files that an earlier, killed write left there are removed."""
+    if out.exists() and not out.is_dir():
+        raise InputError(out, None, "the output path exists and is not a folder")
+    remove_leftovers(out)
+    return out
 
 
 def remove_leftovers(folder: Path) -> int:

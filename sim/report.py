@@ -19,6 +19,7 @@ the milestones) are shared with the comparison report (``sim.compare_report``).
 from __future__ import annotations
 
 import math
+import numbers
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,7 +82,8 @@ def rgba(hex_colour: str, alpha: float) -> str:
 
 
 def finite(x: Any) -> bool:
-    return x is not None and isinstance(x, (int, float)) and math.isfinite(x)
+    """A real number that is not NaN or infinite (numpy scalars included)."""
+    return isinstance(x, numbers.Real) and math.isfinite(x)
 
 
 def pct(x: float | None, digits: int = 1) -> str:

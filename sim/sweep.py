@@ -57,7 +57,7 @@ from sim.dated import Dated, parse_date
 from sim.loading import (InputError, _problem, check_key, dotted, load_scenario, merge,
                          read_toml, resolve)
 from sim.model import ReplicationResult, simulate
-from sim.outputs import remove_leftovers, resolved_toml, write_parquet, write_text
+from sim.outputs import claim_folder, remove_leftovers, resolved_toml, write_parquet, write_text
 from sim.runner import runs_frame, summary_frame
 from sim.scenario import Scenario
 from sim.series import BY_ID, SERIES
@@ -643,8 +643,7 @@ def prepare_folder(out: Path, the_plan: "Plan") -> bool:
     Runs before any simulation, so bad input leaves nothing behind.
     """
     sweep, points, fp = the_plan.sweep, the_plan.points, the_plan.fingerprint
-    if out.exists() and not out.is_dir():
-        raise InputError(out, None, "the output path exists and is not a folder")
+    claim_folder(out)
     record = out / SWEEP_JSON
     resumed = record.is_file()
     if resumed:
@@ -667,8 +666,7 @@ def prepare_folder(out: Path, the_plan: "Plan") -> bool:
             "sweep": sweep.spec.model_dump(mode="json", by_alias=True),
         }, indent=2, default=str) + "\n", record)
     (out / RESULTS).mkdir(parents=True, exist_ok=True)
-    for folder in (out, out / RESULTS):   # temporary files of a killed attempt
-        remove_leftovers(folder)
+    remove_leftovers(out / RESULTS)   # temporary files of a killed attempt
     if not (out / POINTS).is_file():
         write_parquet(points, out / POINTS)
     if not (out / BASE).is_file():
@@ -677,12 +675,8 @@ def prepare_folder(out: Path, the_plan: "Plan") -> bool:
 
 
 def finished(out: Path) -> set[str]:
-    """Names of the tasks already written; temporary files of a killed attempt are removed."""
-    results = out / RESULTS
-    results.mkdir(parents=True, exist_ok=True)
-    for tmp in results.glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
-    return {p.stem for p in results.glob("*.parquet")}
+    """Names of the tasks already written in a folder made by :func:`prepare_folder`."""
+    return {p.stem for p in (out / RESULTS).glob("*.parquet")}
 
 
 def write_task(out: Path, task: Task, frame: pl.DataFrame) -> None:

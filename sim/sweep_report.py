@@ -16,6 +16,7 @@ from scipy.stats import qmc
 
 from sim import __version__
 from sim.page import Page
+from sim.report import pct
 from sim.sensitivity import BOOTSTRAP, CONFIDENCE, Analysis, OutputAnalysis
 from sim.sweep import Plan
 
@@ -29,10 +30,6 @@ def short(key: str) -> str:
 
 def span(lo: float, hi: float) -> str:
     return f"{lo:.4g}" if lo == hi else f"{lo:.4g}-{hi:.4g}"
-
-
-def pct(x: float | None, digits: int = 1) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.{digits}f}%"
 
 
 def report(plan: Plan, analysis: Analysis) -> str:

@@ -13,12 +13,12 @@ import sys
 import time
 from pathlib import Path
 
-from sim.calibration import Calibration, Figure, calibrate, load_config
-from sim.calibration_report import backtest_markdown, fitted_toml, interval, render, tables
+from typing import TYPE_CHECKING
+
 from sim.commands.run import positive
-from sim.loading import InputError
-from sim.outputs import write_csv, write_text
-from sim.runner import default_workers
+
+if TYPE_CHECKING:
+    from sim.calibration import Calibration, Figure
 
 CONFIG = Path("calibration/config.toml")
 OUT = Path("outputs/calibration")
@@ -84,21 +84,28 @@ class Display:
 
 def write(cal: Calibration, out: Path, command: str) -> list[Path]:
     """Every output file, atomically; the config's fitted file only for a full fit."""
+    from sim.calibration_report import backtest_markdown, fitted_toml, render, tables
+    from sim.outputs import write_csv, write_text
+
+    fitted = fitted_toml(cal)
     written = [write_text(render(cal), out / "report.html"),
-               write_text(fitted_toml(cal), out / "fitted.toml")]
+               write_text(fitted, out / "fitted.toml")]
     for name, frame in tables(cal).items():
         written.append(write_csv(frame, out / name))
     if cal.held_out:
         written.append(write_text(backtest_markdown(cal, command), out / "backtest.md"))
     if cal.mode_name == "full" and cal.until is None:
-        written.append(write_text(fitted_toml(cal), cal.cfg.fitted))
+        written.append(write_text(fitted, cal.cfg.fitted))
     return written
 
 
 def main(args: argparse.Namespace) -> int:
+    from sim.calibration import calibrate, load_config
+    from sim.outputs import claim_folder
+    from sim.runner import default_workers
+
     cfg = load_config(args.config)
-    if args.out.exists() and not args.out.is_dir():
-        raise InputError(args.out, None, "the output path exists and is not a folder")
+    claim_folder(args.out)
     display = Display(args.quiet)
     try:
         cal = calibrate(cfg, "quick" if args.quick else "full", args.until,
@@ -129,5 +136,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def _inside(cal: Calibration, f: Figure) -> bool:
+    from sim.calibration_report import interval
+
     lo, _, hi = interval(cal.process.at(f))
     return lo <= f.value <= hi

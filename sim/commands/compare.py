@@ -12,17 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import polars as pl
-
-from sim.commands.run import OUTPUTS, add_run_options
-from sim.compare import (Pairing, common_years, pair, paired_differences, target_effects)
-from sim.compare_report import comparison_report
+from sim.commands.run import OUTPUTS, add_run_options, simulate_runs
 from sim.loading import InputError, load_scenario, output_dir, safe_name
-from sim.outputs import resolved_toml, write_csv, write_parquet, write_text
-from sim.report import load_fitted, load_observed, target_table
-from sim.runner import default_workers, run_replications, runs_frame, summary_frame, tqdm_progress
-from sim.targets import load_targets
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from sim.compare import Pairing
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,11 +43,14 @@ def main(args: argparse.Namespace) -> int:
     if len(args.scenarios) < 2:
         raise InputError("<command line>", "SCENARIO", "give at least two scenario files to "
                          "compare (the first is the reference)")
+    from sim.compare import common_years, pair
+    from sim.outputs import claim_folder
+    from sim.runner import default_workers
+
     pairing = pair([load_scenario(f) for f in args.scenarios], args.seed, args.replications)
     out = args.out if args.out is not None else output_dir(
         OUTPUTS / "compare", "_vs_".join(s.name for s in pairing.scenarios))
-    if out.exists() and not out.is_dir():
-        raise InputError(out, None, "the output path exists and is not a folder")
+    claim_folder(out)
     if not args.quiet:
         for note in pairing.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -65,19 +66,21 @@ def main(args: argparse.Namespace) -> int:
 
 def run_all(pairing: Pairing, workers: int, quiet: bool) -> dict[str, pl.DataFrame]:
     """Each scenario's replications 0..N-1 under the common seed, in the order given."""
-    runs = {}
-    for label, scenario in zip(pairing.labels, pairing.scenarios):
-        progress, close = tqdm_progress(scenario.replications, quiet, label)
-        try:
-            results = run_replications(scenario, range(scenario.replications), workers, progress)
-        finally:
-            close()
-        runs[label] = runs_frame(results)
-    return runs
+    return {label: simulate_runs(scenario, workers, quiet, label)
+            for label, scenario in zip(pairing.labels, pairing.scenarios)}
 
 
 def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path) -> None:
     """Every file of a comparison; the tables first, the report (built from them) last."""
+    import polars as pl
+
+    from sim.compare import common_years, paired_differences, target_effects
+    from sim.compare_report import comparison_report
+    from sim.outputs import resolved_toml, write_csv, write_parquet, write_text
+    from sim.report import load_fitted, load_observed, target_table
+    from sim.runner import summary_frame
+    from sim.targets import load_targets
+
     years = common_years(runs)
     runs = {k: v.filter(pl.col("year").is_in(years)) for k, v in runs.items()}
     reference = pairing.labels[0]

@@ -1,17 +1,21 @@
-"""``run SCENARIO``: replications of one scenario, written under ``outputs/<name>/``."""
+"""``run SCENARIO``: replications of one scenario, written under ``outputs/<name>/``.
+
+Like every command module, it imports the model, polars and plotly only when it runs, so
+``validate`` and ``--help`` start without loading them.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from sim.loading import InputError, load_scenario, output_dir
-from sim.outputs import remove_leftovers, resolved_toml, write_parquet, write_text
-from sim.precision import warn_imprecise
-from sim.report import write_reports
-from sim.runner import (default_workers, run_replications, runs_frame, summary_frame,
-                        tqdm_progress)
-from sim.scenario import Scenario
+from sim.loading import load_scenario, output_dir
+
+if TYPE_CHECKING:
+    import polars as pl
+
+    from sim.scenario import Scenario
 
 OUTPUTS = Path("outputs")
 
@@ -67,10 +71,12 @@ def with_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sim.outputs import claim_folder
+    from sim.runner import default_workers
+
     scenario = with_overrides(load_scenario(args.scenario), args)
     out = args.out if args.out is not None else output_dir(OUTPUTS, scenario.name)
-    if out.exists() and not out.is_dir():
-        raise InputError(out, None, "the output path exists and is not a folder")
+    claim_folder(out)
     execute(scenario, Path(out), args.workers or default_workers(), args.quiet)
     if not args.quiet:
         print(f"wrote {out}/")
@@ -79,17 +85,28 @@ def main(args: argparse.Namespace) -> int:
 
 def execute(scenario: Scenario, out: Path, workers: int, quiet: bool) -> None:
     """Run and write the scenario's files, then its targets table and report (``sim.report``)."""
-    progress, close = tqdm_progress(scenario.replications, quiet, scenario.name)
-    try:
-        results = run_replications(scenario, range(scenario.replications), workers, progress)
-    finally:
-        close()
-    runs = runs_frame(results)
+    from sim.outputs import resolved_toml, write_parquet, write_text
+    from sim.precision import warn_imprecise
+    from sim.report import write_reports
+    from sim.runner import summary_frame
+
+    runs = simulate_runs(scenario, workers, quiet, scenario.name)
     summary = summary_frame(runs)
-    remove_leftovers(out)   # temporary files of an earlier run killed while writing
     write_parquet(runs, out / "runs.parquet")
     write_parquet(summary, out / "summary.parquet")
     write_text(resolved_toml(scenario, seed=scenario.seed, replications=scenario.replications),
                out / "scenario.toml")
     write_reports(scenario, runs, summary, out)   # targets.csv, report.html
     warn_imprecise(runs, scenario.horizon, quiet)   # MC error of the headline shares
+
+
+def simulate_runs(scenario: Scenario, workers: int, quiet: bool, label: str) -> pl.DataFrame:
+    """Replications 0..N-1 of the scenario on ``workers`` processes, with a progress bar."""
+    from sim.runner import run_replications, runs_frame, tqdm_progress
+
+    progress, close = tqdm_progress(scenario.replications, quiet, label)
+    try:
+        results = run_replications(scenario, range(scenario.replications), workers, progress)
+    finally:
+        close()
+    return runs_frame(results)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
+from typing import TYPE_CHECKING
+
 from sim.commands.run import positive, seed_arg
 from sim.dated import parse_date
 from sim.loading import InputError
-from sim.runner import default_workers
-from sim.solve import Evaluation, question, solve
-from sim.sweep import backend_for
-from sim.targets import by_id, load_targets
+
+if TYPE_CHECKING:
+    from sim.solve import Evaluation
 
 
 def _number(text: str) -> float:
@@ -66,6 +67,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sim.runner import default_workers
+    from sim.solve import question, solve
+    from sim.sweep import backend_for
+    from sim.targets import by_id, load_targets
+
     try:
         target = by_id(args.target)
     except KeyError:

@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sim.commands.run import positive, seed_arg
 from sim.loading import output_dir
-from sim.outputs import write_parquet, write_text
-from sim.runner import default_workers, tqdm_progress
-from sim.sweep import (SUMMARY, Plan, backend_for, collect, finished, load_sweep, make_plan,
-                       prepare_folder, run_sweep, summarize)
+
+if TYPE_CHECKING:
+    from sim.sweep import Plan
 
 OUTPUTS = Path("outputs") / "sweeps"
 
@@ -43,6 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    from sim.runner import default_workers, tqdm_progress
+    from sim.sweep import (backend_for, finished, load_sweep, make_plan, prepare_folder,
+                           run_sweep)
+
     sweep = load_sweep(args.sweep, args.replications, args.seed)
     out = Path(args.out) if args.out is not None else output_dir(OUTPUTS, sweep.spec.name)
     the_plan = make_plan(sweep)
@@ -77,7 +81,9 @@ def main(args: argparse.Namespace) -> int:
 
 def finish(out: Path, the_plan: Plan) -> None:
     """The summary, the sensitivity tables and the report, from every task's results."""
+    from sim.outputs import write_parquet, write_text
     from sim.sensitivity import analyse
+    from sim.sweep import SUMMARY, collect, summarize
     from sim.sweep_report import report
 
     results = collect(out)
