@@ -26,9 +26,9 @@ import simpy
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sim.loading import load_scenario  # noqa: E402
-from sim.model import simulate  # noqa: E402
-from sim.runner import run_replications, runs_frame, summary_frame  # noqa: E402
+from sim.scenario.loading import load_scenario  # noqa: E402
+from sim.model.replication import simulate  # noqa: E402
+from sim.runs.replications import run_replications, runs_frame, summary_frame  # noqa: E402
 
 
 def bare_simpy(n_events: int = 300_000) -> float:

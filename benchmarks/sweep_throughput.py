@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sim.commands.sweep import finish  # noqa: E402
-from sim.sweep import (DaskBackend, backend_for, collect, load_sweep, make_plan,  # noqa: E402
+from sim.runs.sweep import (DaskBackend, backend_for, collect, load_sweep, make_plan,  # noqa: E402
                        prepare_folder, run_sweep)
 
 
@@ -76,7 +76,7 @@ def main() -> None:
                               processes=True, dashboard_address=None) as cluster:
                 backend = DaskBackend(cluster.scheduler_address)
                 # Warm up: each worker process imports the model once before timing starts.
-                backend.client.run(importlib.import_module, "sim.model")
+                backend.client.run(importlib.import_module, "sim.model.replication")
                 load = os.getloadavg()[0]
                 out = Path(tmp) / "dask"
                 t = timed_run(plan, out, backend)

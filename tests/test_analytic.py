@@ -1,4 +1,4 @@
-"""The engine against the closed-form manpower model (``sim.manpower``).
+"""The engine against the closed-form manpower model (``sim.analysis.manpower``).
 
 With stationary parameters the expected head counts by stage and gender, and the distinct
 persons deployed per year with the women among them, follow in closed form. Each test runs a
@@ -11,12 +11,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sim.dated import Dated
-from sim.manpower import (DEPLOY_CASES, STATIONARY_LEVERS, deployment_scenario,
+from sim.scenario.dated import Dated
+from sim.analysis.manpower import (DEPLOY_CASES, STATIONARY_LEVERS, deployment_scenario,
                           expected_deployed, expected_stocks, simulate_agency,
                           stationary_scenario, wallenius_mean)
-from sim.scenario import Scenario, Section
-from sim.series import DESTINATIONS, STAGES
+from sim.scenario.schema import Scenario, Section
+from sim.model.series import DESTINATIONS, STAGES
 
 START, HORIZON = STATIONARY_LEVERS["start_year"], STATIONARY_LEVERS["horizon"]
 # Few, informative comparisons: each has about a 0.5% chance of passing 3 standard errors by

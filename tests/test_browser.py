@@ -1,5 +1,5 @@
 """The reports in a real browser: headless Chromium opens each page offline, and the page's
-own status (``sim.page``: figures found, figures drawn, script errors) must say that every
+own status (``sim.reports.page``: figures found, figures drawn, script errors) must say that every
 figure was drawn and no script failed. Scenario names and descriptions are hostile: if any
 were run as HTML it would mark the page (``data-pwned``), which must not happen.
 
@@ -17,8 +17,8 @@ import plotly.graph_objects as go
 import pytest
 
 from conftest import write_sweep
-from sim.cli import main
-from sim.page import Page
+from sim.commands.cli import main
+from sim.reports.page import Page
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "scenarios" / "baseline.toml"

@@ -11,14 +11,14 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sim.calibration import (AgencyObjective, Simulator, comparable, fit_agency, load_config,
+from sim.analysis.calibration.fit import (AgencyObjective, Simulator, comparable, fit_agency, load_config,
                              load_figures, placement, unfitted_base)
-from sim.cli import main
-from sim.dated import month_number
-from sim.loading import InputError, merge
-from sim.model import simulate
-from sim.scenario import Scenario
-from sim.series import BY_ID, SERIES
+from sim.commands.cli import main
+from sim.scenario.dated import month_number
+from sim.scenario.loading import InputError, merge
+from sim.model.replication import simulate
+from sim.scenario.schema import Scenario
+from sim.model.series import BY_ID, SERIES
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "calibration" / "config.toml"
@@ -278,7 +278,7 @@ def test_backtest_runs_end_to_end_in_quick_mode(tmp_path, capsys):
 
 
 def test_either_a_flat_profile_or_a_weak_data_weight_marks_a_parameter_as_held_by_its_prior():
-    from sim.calibration_report import flat_criteria
+    from sim.reports.calibration import flat_criteria
     assert flat_criteria(False, 0.9) == ""
     assert flat_criteria(True, 0.9) == "profile"
     # A noisy profile can look steep while the data barely narrowed the prior (police leaders'
@@ -288,7 +288,7 @@ def test_either_a_flat_profile_or_a_weak_data_weight_marks_a_parameter_as_held_b
 
 
 def test_a_profile_does_not_throw_parameters_the_figures_cannot_see_to_their_bounds():
-    from sim.calibration import _conditional
+    from sim.analysis.calibration.fit import _conditional
     r0 = np.array([0.1])
     # One figure: parameter 0 moves it strongly, parameter 1 barely (its Jacobian column is
     # Monte Carlo noise). Undamped least squares would move parameter 1 by ~1e4 and clip it

@@ -1,7 +1,7 @@
 """The command line: help for every command, clean refusals, ``validate`` over many files.
 
 The top-level help is checked through ``python run_scenario.py`` in a real process (that is
-what a user types); subcommands in-process, through ``sim.cli.main``, which is the same code.
+what a user types); subcommands in-process, through ``sim.commands.cli.main``, which is the same code.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from sim import __version__
-from sim.cli import COMMANDS, main
+from sim.commands.cli import COMMANDS, main
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "run_scenario.py"

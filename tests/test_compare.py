@@ -11,16 +11,16 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sim.cli import main
+from sim.commands.cli import main
 from sim.commands.compare import write_outputs
-from sim.compare import first_year, pair, paired_differences, target_effects
-from sim.loading import load_scenario
-from sim.model import simulate
-from sim.report import Z90
-from sim.runner import runs_frame
-from sim.scenario import REFORM_DATE
-from sim.series import AF
-from sim.targets import UnTarget, load_targets
+from sim.analysis.compare import first_year, pair, paired_differences, target_effects
+from sim.scenario.loading import load_scenario
+from sim.model.replication import simulate
+from sim.reports.forecast import Z90
+from sim.runs.replications import runs_frame
+from sim.scenario.schema import REFORM_DATE
+from sim.model.series import AF
+from sim.scenario.targets import UnTarget, load_targets
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SHORT = {"start_year": 2018, "horizon": 2030}

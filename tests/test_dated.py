@@ -1,5 +1,5 @@
 """Dated levers: the forms a scenario may write, their values month by month, their errors,
-and how a child's changes layer over its parent's (``sim.dated.layer``).
+and how a child's changes layer over its parent's (``sim.scenario.dated.layer``).
 
 Months are absolute month numbers (``year * 12 + month - 1``), the clock the model evaluates
 levers at, so every expectation below is exact.
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.dated import Dated, date_of, layer, month_number, parse_date
-from sim.loading import InputError, load_scenario
+from sim.scenario.dated import Dated, date_of, layer, month_number, parse_date
+from sim.scenario.loading import InputError, load_scenario
 
 
 def m(year: int, month: int = 1, day: int = 1) -> float:

@@ -1,11 +1,11 @@
-"""Unit tests of the selection rule at a rotation (sim.deployment.select)."""
+"""Unit tests of the selection rule at a rotation (sim.model.deployment.select)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from sim.deployment import select, women_for_share
+from sim.model.deployment import select, women_for_share
 
 
 @pytest.mark.parametrize("share,k,women", [

@@ -20,10 +20,10 @@ import tomli_w
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from sim.cli import main
-from sim.loading import InputError
-from sim.scenario import Scenario
-from sim.sweep import load_sweep
+from sim.commands.cli import main
+from sim.scenario.loading import InputError
+from sim.scenario.schema import Scenario
+from sim.runs.sweep import load_sweep
 
 # CI: a fixed seed and 60 examples a test. FUZZ_EXAMPLES=N explores N random examples instead.
 DEEPER = int(os.environ.get("FUZZ_EXAMPLES", "0"))

@@ -2,7 +2,7 @@
 
 A ``run`` is killed with SIGKILL while it writes ``runs.parquet`` (a wrapper holds the process
 inside the write, so the kill lands there every time rather than by luck): no runs.parquet is
-left, or the earlier complete one is. ``sim.outputs.atomic_write`` is also killed directly
+left, or the earlier complete one is. ``sim.runs.outputs.atomic_write`` is also killed directly
 between writing its temporary file and renaming it.
 """
 
@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sim.loading import output_dir
-from sim.outputs import atomic_write
+from sim.scenario.loading import output_dir
+from sim.runs.outputs import atomic_write
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ HELD_RUN = """
 import sys, time
 from pathlib import Path
 import polars as pl
-from sim.cli import main
+from sim.commands.cli import main
 
 marker, argv = Path(sys.argv[1]), sys.argv[2:]
 original = pl.DataFrame.write_parquet
@@ -81,7 +81,7 @@ def test_run_killed_while_writing_leaves_no_runs_parquet(tmp_path):
     assert tmp.exists()                              # the half-written bytes were there ...
     assert not (out / "runs.parquet").exists()       # ... but never under the real name
     # Running again completes the folder and clears the killed run's temporary file.
-    from sim.cli import main
+    from sim.commands.cli import main
     assert main(_run_args(scenario, out)) == 0
     assert not tmp.exists() and not list(out.glob(".*.tmp"))
     assert set(pl.read_parquet(out / "runs.parquet")["replication"]) == {0, 1}
@@ -105,7 +105,7 @@ def test_run_killed_while_rewriting_keeps_the_complete_file(tmp_path):
 KILL_INSIDE = """
 import os, signal, sys
 from pathlib import Path
-from sim.outputs import atomic_write
+from sim.runs.outputs import atomic_write
 
 def write(tmp):
     tmp.write_bytes(b"partial")

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from sim.dated import Dated, month_number
-from sim.loading import InputError, check_key, dotted, load_scenario, merge, resolve
-from sim.outputs import resolved_toml
-from sim.scenario import Scenario
+from sim.scenario.dated import Dated, month_number
+from sim.scenario.loading import InputError, check_key, dotted, load_scenario, merge, resolve
+from sim.runs.outputs import resolved_toml
+from sim.scenario.schema import Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 SCENARIOS = ROOT / "scenarios"

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.census import tally
-from sim.loading import load_scenario
-from sim.model import build, simulate
-from sim.series import SERIES
+from sim.model.census import tally
+from sim.scenario.loading import load_scenario
+from sim.model.replication import build, simulate
+from sim.model.series import SERIES
 
 SHORT = {"start_year": 2015, "horizon": 2028}
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

@@ -9,10 +9,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sim.cli import main
-from sim.precision import (MAX_SE, Precision, headline_precision, needed_replications,
+from sim.commands.cli import main
+from sim.analysis.precision import (MAX_SE, Precision, headline_precision, needed_replications,
                            warn_imprecise, warning_text)
-from sim.targets import UnTarget
+from sim.scenario.targets import UnTarget
 
 
 def test_needed_replications_formula():

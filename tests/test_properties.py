@@ -16,13 +16,13 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from sim.dated import month_number
-from sim.loading import dotted, merge
-from sim.model import DEPLOY, build, simulate
-from sim.roster import GONE
-from sim.runner import runs_frame
-from sim.scenario import Scenario
-from sim.series import DESTINATIONS, SERIES
+from sim.scenario.dated import month_number
+from sim.scenario.loading import dotted, merge
+from sim.model.replication import DEPLOY, build, simulate
+from sim.model.roster import GONE
+from sim.runs.replications import runs_frame
+from sim.scenario.schema import Scenario
+from sim.model.series import DESTINATIONS, SERIES
 
 AGENCIES = ("armed_forces", "dema", "police")
 SHORT = {"name": "property", "start_year": 2023, "horizon": 2025}

@@ -11,16 +11,16 @@ import polars as pl
 import pytest
 from plotly.offline import get_plotlyjs
 
-from sim.census import tally
-from sim.cli import main
-from sim.loading import load_scenario
-from sim.model import ReplicationResult, build
-from sim.report import (SET_BY_SCENARIO, agency_flows, category_title, flow_values,
+from sim.model.census import tally
+from sim.commands.cli import main
+from sim.scenario.loading import load_scenario
+from sim.model.replication import ReplicationResult, build
+from sim.reports.forecast import (SET_BY_SCENARIO, agency_flows, category_title, flow_values,
                         load_fitted, parameters, pct_interval, scenario_report, target_table,
                         wilson)
-from sim.runner import runs_frame, summary_frame
-from sim.series import AF, DEMA, POLICE
-from sim.targets import load_targets
+from sim.runs.replications import runs_frame, summary_frame
+from sim.model.series import AF, DEMA, POLICE
+from sim.scenario.targets import load_targets
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SHORT = {"start_year": 2018, "horizon": 2030}

@@ -8,10 +8,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sim.cli import main
-from sim.loading import load_scenario
-from sim.runner import run_replications, runs_frame, summary_frame
-from sim.series import SERIES
+from sim.commands.cli import main
+from sim.scenario.loading import load_scenario
+from sim.runs.replications import run_replications, runs_frame, summary_frame
+from sim.model.series import SERIES
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
 SHORT = {"start_year": 2018, "horizon": 2026}

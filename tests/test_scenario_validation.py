@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
-from sim.loading import InputError, output_dir, safe_name
+from sim.commands.cli import main
+from sim.scenario.loading import InputError, output_dir, safe_name
 
 GOOD = 'name = "case"\n'
 

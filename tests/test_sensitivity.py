@@ -10,8 +10,8 @@ import pytest
 from scipy import stats
 from scipy.stats import qmc
 
-from sim.sensitivity import noise_share, saltelli_jansen, sobol, tornado, wilson
-from sim.sweep import Output, load_sweep, make_plan
+from sim.analysis.sensitivity import noise_share, saltelli_jansen, sobol, tornado, wilson
+from sim.runs.sweep import Output, load_sweep, make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -172,7 +172,7 @@ def test_wilson_interval_matches_known_values():
 
 
 def test_analysis_table_has_indices_and_tornado_rows(sobol_plan):
-    from sim.sensitivity import analyse
+    from sim.analysis.sensitivity import analyse
 
     plan = sobol_plan
     n = plan.points.height

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from sim.cli import main
-from sim.loading import InputError
-from sim.solve import question, solve
-from sim.targets import by_id
+from sim.commands.cli import main
+from sim.scenario.loading import InputError
+from sim.analysis.solve import question, solve
+from sim.scenario.targets import by_id
 
 ROOT = Path(__file__).resolve().parent.parent
 LEVER = "armed_forces.deployment.un_contingent.target_share"

@@ -15,11 +15,11 @@ import polars as pl
 import pytest
 
 from conftest import TINY_SWEEP, write_sweep
-from sim import sweep as sweep_mod
-from sim.cli import main
-from sim.loading import InputError
-from sim.series import SERIES
-from sim.sweep import (DaskBackend, PoolBackend, collect, load_sweep, make_plan,
+from sim.runs import sweep as sweep_mod
+from sim.commands.cli import main
+from sim.scenario.loading import InputError
+from sim.model.series import SERIES
+from sim.runs.sweep import (DaskBackend, PoolBackend, collect, load_sweep, make_plan,
                        prepare_folder, run_sweep)
 
 ROOT = Path(__file__).resolve().parent.parent

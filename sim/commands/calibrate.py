@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from sim.commands.run import positive
 
 if TYPE_CHECKING:
-    from sim.calibration import Calibration, Figure
+    from sim.analysis.calibration.fit import Calibration, Figure
 
 CONFIG = Path("calibration/config.toml")
 OUT = Path("outputs/calibration")
@@ -84,8 +84,8 @@ class Display:
 
 def write(cal: Calibration, out: Path, command: str) -> list[Path]:
     """Every output file, atomically; the config's fitted file only for a full fit."""
-    from sim.calibration_report import backtest_markdown, fitted_toml, render, tables
-    from sim.outputs import write_csv, write_text
+    from sim.reports.calibration import backtest_markdown, fitted_toml, render, tables
+    from sim.runs.outputs import write_csv, write_text
 
     fitted = fitted_toml(cal)
     written = [write_text(render(cal), out / "report.html"),
@@ -100,9 +100,9 @@ def write(cal: Calibration, out: Path, command: str) -> list[Path]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.calibration import calibrate, load_config
-    from sim.outputs import claim_folder
-    from sim.runner import default_workers
+    from sim.analysis.calibration.fit import calibrate, load_config
+    from sim.runs.outputs import claim_folder
+    from sim.runs.replications import default_workers
 
     cfg = load_config(args.config)
     claim_folder(args.out)
@@ -136,7 +136,7 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def _inside(cal: Calibration, f: Figure) -> bool:
-    from sim.calibration_report import interval
+    from sim.reports.calibration import interval
 
     lo, _, hi = interval(cal.process.at(f))
     return lo <= f.value <= hi

@@ -3,7 +3,7 @@ replication.
 
 Every scenario runs with the same seed and replications (the first scenario's, or ``--seed`` and
 ``--replications``), so the differences written to ``differences.parquet`` and shown in
-``report.html`` are paired (common random numbers; see ``sim.compare``). All files are loaded
+``report.html`` are paired (common random numbers; see ``sim.analysis.compare``). All files are loaded
 and checked before anything runs, and each output is written atomically.
 """
 
@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.commands.run import OUTPUTS, add_run_options, simulate_runs
-from sim.loading import InputError, load_scenario, output_dir, safe_name
+from sim.scenario.loading import InputError, load_scenario, output_dir, safe_name
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from sim.compare import Pairing
+    from sim.analysis.compare import Pairing
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -43,9 +43,9 @@ def main(args: argparse.Namespace) -> int:
     if len(args.scenarios) < 2:
         raise InputError("<command line>", "SCENARIO", "give at least two scenario files to "
                          "compare (the first is the reference)")
-    from sim.compare import common_years, pair
-    from sim.outputs import claim_folder
-    from sim.runner import default_workers
+    from sim.analysis.compare import common_years, pair
+    from sim.runs.outputs import claim_folder
+    from sim.runs.replications import default_workers
 
     pairing = pair([load_scenario(f) for f in args.scenarios], args.seed, args.replications)
     out = args.out if args.out is not None else output_dir(
@@ -74,12 +74,12 @@ def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path) ->
     """Every file of a comparison; the tables first, the report (built from them) last."""
     import polars as pl
 
-    from sim.compare import common_years, paired_differences, target_effects
-    from sim.compare_report import comparison_report
-    from sim.outputs import resolved_toml, write_csv, write_parquet, write_text
-    from sim.report import load_fitted, load_observed, target_table
-    from sim.runner import summary_frame
-    from sim.targets import load_targets
+    from sim.analysis.compare import common_years, paired_differences, target_effects
+    from sim.reports.compare import comparison_report
+    from sim.runs.outputs import resolved_toml, write_csv, write_parquet, write_text
+    from sim.reports.forecast import load_fitted, load_observed, target_table
+    from sim.runs.replications import summary_frame
+    from sim.scenario.targets import load_targets
 
     years = common_years(runs)
     runs = {k: v.filter(pl.col("year").is_in(years)) for k, v in runs.items()}

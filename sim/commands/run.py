@@ -10,12 +10,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim.loading import load_scenario, output_dir
+from sim.scenario.loading import load_scenario, output_dir
 
 if TYPE_CHECKING:
     import polars as pl
 
-    from sim.scenario import Scenario
+    from sim.scenario.schema import Scenario
 
 OUTPUTS = Path("outputs")
 
@@ -71,8 +71,8 @@ def with_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.outputs import claim_folder
-    from sim.runner import default_workers
+    from sim.runs.outputs import claim_folder
+    from sim.runs.replications import default_workers
 
     scenario = with_overrides(load_scenario(args.scenario), args)
     out = args.out if args.out is not None else output_dir(OUTPUTS, scenario.name)
@@ -84,11 +84,11 @@ def main(args: argparse.Namespace) -> int:
 
 
 def execute(scenario: Scenario, out: Path, workers: int, quiet: bool) -> None:
-    """Run and write the scenario's files, then its targets table and report (``sim.report``)."""
-    from sim.outputs import resolved_toml, write_parquet, write_text
-    from sim.precision import warn_imprecise
-    from sim.report import write_reports
-    from sim.runner import summary_frame
+    """Run and write the scenario's files, then its targets table and report (``sim.reports.forecast``)."""
+    from sim.runs.outputs import resolved_toml, write_parquet, write_text
+    from sim.analysis.precision import warn_imprecise
+    from sim.reports.forecast import write_reports
+    from sim.runs.replications import summary_frame
 
     runs = simulate_runs(scenario, workers, quiet, scenario.name)
     summary = summary_frame(runs)
@@ -102,7 +102,7 @@ def execute(scenario: Scenario, out: Path, workers: int, quiet: bool) -> None:
 
 def simulate_runs(scenario: Scenario, workers: int, quiet: bool, label: str) -> pl.DataFrame:
     """Replications 0..N-1 of the scenario on ``workers`` processes, with a progress bar."""
-    from sim.runner import run_replications, runs_frame, tqdm_progress
+    from sim.runs.replications import run_replications, runs_frame, tqdm_progress
 
     progress, close = tqdm_progress(scenario.replications, quiet, label)
     try:

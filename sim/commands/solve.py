@@ -8,11 +8,11 @@ import sys
 from typing import TYPE_CHECKING
 
 from sim.commands.run import positive, seed_arg
-from sim.dated import parse_date
-from sim.loading import InputError
+from sim.scenario.dated import parse_date
+from sim.scenario.loading import InputError
 
 if TYPE_CHECKING:
-    from sim.solve import Evaluation
+    from sim.analysis.solve import Evaluation
 
 
 def _number(text: str) -> float:
@@ -67,10 +67,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.runner import default_workers
-    from sim.solve import question, solve
-    from sim.sweep import backend_for
-    from sim.targets import by_id, load_targets
+    from sim.runs.replications import default_workers
+    from sim.analysis.solve import question, solve
+    from sim.runs.sweep import backend_for
+    from sim.scenario.targets import by_id, load_targets
 
     try:
         target = by_id(args.target)

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.commands.run import positive, seed_arg
-from sim.loading import output_dir
+from sim.scenario.loading import output_dir
 
 if TYPE_CHECKING:
-    from sim.sweep import Plan
+    from sim.runs.sweep import Plan
 
 OUTPUTS = Path("outputs") / "sweeps"
 
@@ -43,8 +43,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.runner import default_workers, tqdm_progress
-    from sim.sweep import (backend_for, finished, load_sweep, make_plan, prepare_folder,
+    from sim.runs.replications import default_workers, tqdm_progress
+    from sim.runs.sweep import (backend_for, finished, load_sweep, make_plan, prepare_folder,
                            run_sweep)
 
     sweep = load_sweep(args.sweep, args.replications, args.seed)
@@ -81,10 +81,10 @@ def main(args: argparse.Namespace) -> int:
 
 def finish(out: Path, the_plan: Plan) -> None:
     """The summary, the sensitivity tables and the report, from every task's results."""
-    from sim.outputs import write_parquet, write_text
-    from sim.sensitivity import analyse
-    from sim.sweep import SUMMARY, collect, summarize
-    from sim.sweep_report import report
+    from sim.runs.outputs import write_parquet, write_text
+    from sim.analysis.sensitivity import analyse
+    from sim.runs.sweep import SUMMARY, collect, summarize
+    from sim.reports.sweep import report
 
     results = collect(out)
     write_parquet(summarize(results), out / SUMMARY)

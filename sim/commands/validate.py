@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sim.loading import InputError, load_scenario
+from sim.scenario.loading import InputError, load_scenario
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -13,7 +13,7 @@ draws with the parameters fixed. Parameter uncertainty is the calibration report
 page says so rather than letting a narrow band look like certainty.
 
 The pieces that draw a forecast against targets (fan traces, target markers, the plan's points,
-the milestones) are shared with the comparison report (``sim.compare_report``).
+the milestones) are shared with the comparison report (``sim.reports.compare``).
 """
 
 from __future__ import annotations
@@ -32,15 +32,15 @@ from plotly.subplots import make_subplots
 from pydantic import BaseModel
 
 from sim import __version__
-from sim.dated import EPOCH, Dated, date_of_month, month_number
-from sim.loading import merge
-from sim.outputs import write_csv, write_text
-from sim.page import Page, esc
-from sim.scenario import REFORM_DATE, Scenario
-from sim.series import AF, BY_ID, DEMA, DESTINATIONS, POLICE
-from sim.targets import UnTarget, evaluate, load_targets
+from sim.scenario.dated import EPOCH, Dated, date_of_month, month_number
+from sim.scenario.loading import merge
+from sim.runs.outputs import write_csv, write_text
+from sim.reports.page import Page, esc
+from sim.scenario.schema import REFORM_DATE, Scenario
+from sim.model.series import AF, BY_ID, DEMA, DESTINATIONS, POLICE
+from sim.scenario.targets import UnTarget, evaluate, load_targets
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 OBSERVED_CSV = ROOT / "calibration" / "observed.csv"
 FITTED_TOML = ROOT / "calibration" / "fitted.toml"
 
@@ -165,7 +165,7 @@ def load_fitted(path: Path = FITTED_TOML) -> dict[str, Any]:
 
 
 def target_table(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) -> pl.DataFrame:
-    """One row per target the horizon reaches: the forecast (``sim.targets.evaluate``) plus the
+    """One row per target the horizon reaches: the forecast (``sim.scenario.targets.evaluate``) plus the
     target's kind, status and confidence, the Monte Carlo error of ``prob_meet``, and the
     targets no model series stands for (formed police units), with empty forecasts."""
     forecast = evaluate(runs, tuple(targets), horizon)
@@ -772,7 +772,7 @@ def input_rows(observed: pl.DataFrame, targets: Sequence[UnTarget],
         ["calibration/fitted.toml", "calibrated",
          f"{len(set(_flat_keys(fitted)))} fitted parameters" if fitted else
          "no fitted parameters yet: calibrated parameters keep their schema defaults"],
-        ["sim/scenario.py", "schema defaults", "every other parameter, with its provenance"],
+        ["sim/scenario/schema.py", "schema defaults", "every other parameter, with its provenance"],
     ]
 
 

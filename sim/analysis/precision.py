@@ -22,7 +22,7 @@ from typing import TextIO
 
 import polars as pl
 
-from sim.targets import UnTarget, load_targets
+from sim.scenario.targets import UnTarget, load_targets
 
 MAX_SE = 0.005     # the largest acceptable MC standard error of a headline share (0.5 points)
 

@@ -11,7 +11,7 @@ import importlib
 import sys
 
 from sim import __version__
-from sim.loading import InputError
+from sim.scenario.loading import InputError
 
 COMMANDS = ("validate", "run", "schema", "calibrate", "sweep", "solve", "compare")
 

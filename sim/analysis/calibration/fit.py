@@ -25,7 +25,7 @@ what it does and does not pin down. The pieces, in the order a run uses them:
    parameters moved to their linearised conditional optimum under their priors, then simulated)
    show which parameters the data cannot pin down (flat profiles) and so rest on their prior.
 
-The report (``sim.calibration_report``) and the ``calibrate`` command build on :func:`calibrate`.
+The report (``sim.reports.calibration``) and the ``calibrate`` command build on :func:`calibrate`.
 """
 
 from __future__ import annotations
@@ -43,13 +43,13 @@ import polars as pl
 from pydantic import ValidationError
 from scipy.optimize import least_squares
 
-from sim import loading
-from sim.census import Tally
-from sim.dated import Dated, month_number, parse_date
-from sim.loading import InputError, merge, read_toml
-from sim.model import simulate
-from sim.scenario import Scenario
-from sim.series import AF, BY_ID, DEMA, POLICE, SERIES, Series
+from sim.scenario import loading
+from sim.model.census import Tally
+from sim.scenario.dated import Dated, month_number, parse_date
+from sim.scenario.loading import InputError, merge, read_toml
+from sim.model.replication import simulate
+from sim.scenario.schema import Scenario
+from sim.model.series import AF, BY_ID, DEMA, POLICE, SERIES, Series
 
 AGENCY_ORDER = (AF, DEMA, POLICE)
 SERIES_INDEX = {s.id: j for j, s in enumerate(SERIES)}

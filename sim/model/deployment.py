@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.roster import NOWHERE, Roster
+from sim.model.roster import NOWHERE, Roster
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from sim.report import Z90
-from sim.scenario import Scenario
-from sim.targets import UnTarget
+from sim.reports.forecast import Z90
+from sim.scenario.schema import Scenario
+from sim.scenario.targets import UnTarget
 
 BOOTSTRAP = 400      # paired resamples for the years-gained interval
 

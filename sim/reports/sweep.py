@@ -5,7 +5,7 @@ response over the design -- a heatmap for a two-lever grid, a line with its 5-95
 one-lever grid, parallel coordinates otherwise -- then the tornado chart, the Sobol indices for
 ``sobol`` designs, and the points most likely to meet the target. Every estimate carries its
 interval; every lever its provenance from the schema; every target its source and confidence.
-The page is self-contained (``sim.page``).
+The page is self-contained (``sim.reports.page``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ import plotly.graph_objects as go
 from scipy.stats import qmc
 
 from sim import __version__
-from sim.page import Page
-from sim.report import pct
-from sim.sensitivity import BOOTSTRAP, CONFIDENCE, Analysis, OutputAnalysis
-from sim.sweep import Plan
+from sim.reports.page import Page
+from sim.reports.forecast import pct
+from sim.analysis.sensitivity import BOOTSTRAP, CONFIDENCE, Analysis, OutputAnalysis
+from sim.runs.sweep import Plan
 
 CI = f"{CONFIDENCE:.0%}"
 

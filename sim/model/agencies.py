@@ -1,7 +1,7 @@
 """The three agencies' pipelines: their stages, who enters where, who can deploy.
 
-Each agency owns a :class:`~sim.roster.Roster`, a random stream per process, and the census
-arrays its processes fill. The processes themselves are SimPy generators (see ``sim.model``)
+Each agency owns a :class:`~sim.model.roster.Roster`, a random stream per process, and the census
+arrays its processes fill. The processes themselves are SimPy generators (see ``sim.model.replication``)
 that run on a monthly clock at fixed phases, so that within a month careers come first, then
 the census, then intakes, then deployments:
 
@@ -18,13 +18,13 @@ from typing import Iterator
 
 import numpy as np
 
-from sim import careers, conscription, deployment
-from sim.careers import CareerRules
-from sim.dated import Dated
-from sim.roster import GONE, Roster
-from sim.scenario import (ArmedForces, Careers, Conscription, Dema, Deployment, Police,
+from sim.model import careers, conscription, deployment
+from sim.model.careers import CareerRules
+from sim.scenario.dated import Dated
+from sim.model.roster import GONE, Roster
+from sim.scenario.schema import (ArmedForces, Careers, Conscription, Dema, Deployment, Police,
                           Recruitment, Scenario, Section)
-from sim.series import AF, DEMA, DESTINATIONS, POLICE, STAGES
+from sim.model.series import AF, DEMA, DESTINATIONS, POLICE, STAGES
 
 PROCESSES = ("initial", "conscription", "recruitment", "attrition", "promotion", "deployment",
              "pool")

@@ -10,7 +10,7 @@ is generated from. Provenance says where a default comes from:
 - ``external``   a public UN or Danish figure, with a confidence grade H/M/L (see DOMAIN.md);
 - ``assumed``    a stated modelling assumption, a lever a scenario should question.
 
-Levers typed *dated* accept a value or a list of ``[date, value]`` changes (see ``sim.dated``).
+Levers typed *dated* accept a value or a list of ``[date, value]`` changes (see ``sim.scenario.dated``).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sim.dated import Dated, parse_date
+from sim.scenario.dated import Dated, parse_date
 
 REFORM_DATE = dt.date(2025, 7, 1)
 

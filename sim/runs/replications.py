@@ -16,9 +16,9 @@ from typing import Callable, Iterable
 import numpy as np
 import polars as pl
 
-from sim.model import ReplicationResult, simulate
-from sim.scenario import Scenario
-from sim.series import SERIES
+from sim.model.replication import ReplicationResult, simulate
+from sim.scenario.schema import Scenario
+from sim.model.series import SERIES
 
 Progress = Callable[[int], None]
 

@@ -16,8 +16,8 @@ import polars as pl
 import tomli_w
 
 from sim import __version__
-from sim.loading import InputError
-from sim.scenario import Scenario
+from sim.scenario.loading import InputError
+from sim.scenario.schema import Scenario
 
 
 def _umask() -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-TARGETS_CSV = Path(__file__).resolve().parent.parent / "calibration" / "targets.csv"
+TARGETS_CSV = Path(__file__).resolve().parents[2] / "calibration" / "targets.csv"
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from sim.dated import Dated, layer
-from sim.scenario import Scenario
+from sim.scenario.dated import Dated, layer
+from sim.scenario.schema import Scenario
 
 
 class InputError(Exception):

@@ -1,4 +1,4 @@
-"""From the agencies' monthly counts to the yearly series of ``sim.series``.
+"""From the agencies' monthly counts to the yearly series of ``sim.model.series``.
 
 The census arrays hold head counts by month, stage and gender; flows and distinct deployees
 by year. :func:`tally` turns them into one :class:`Tally` per replication: women and total per
@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.agencies import Agency
-from sim.scenario import Scenario
-from sim.series import SERIES, Series
+from sim.model.agencies import Agency
+from sim.scenario.schema import Scenario
+from sim.model.series import SERIES, Series
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from sim.sweep import Output, Plan
+from sim.runs.sweep import Output, Plan
 
 BOOTSTRAP = 500
 CONFIDENCE = 0.90

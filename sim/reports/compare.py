@@ -1,6 +1,6 @@
 """The comparison report: what changes between scenarios, paired replication by replication.
 
-Built from what ``sim.compare`` computed (nothing new about the model is computed here), so the
+Built from what ``sim.analysis.compare`` computed (nothing new about the model is computed here), so the
 page, ``differences.parquet`` and ``target_effects.csv`` always agree. The page leads with the
 question a planner asks of a lever: does it change whether, and when, each target is met? Then
 the forecasts overlaid, the paired differences over time, and what differs between the
@@ -18,9 +18,9 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from sim import __version__
-from sim.compare import BOOTSTRAP, Pairing
-from sim.page import Page
-from sim.report import (COLOURS, INTERVAL_NOTE, MILESTONES, Panel, UnTarget, add_milestones,
+from sim.analysis.compare import BOOTSTRAP, Pairing
+from sim.reports.page import Page
+from sim.reports.forecast import (COLOURS, INTERVAL_NOTE, MILESTONES, Panel, UnTarget, add_milestones,
                         category_title, deployed_panels, fan_figure, finish, finite, input_rows,
                         legend_once, panel_grid, parameters, pct, pct_interval, pipeline_panels,
                         plain, probability, rgba, target_panels, wilson)

@@ -13,16 +13,16 @@ from dataclasses import dataclass
 
 import simpy
 
-from sim.agencies import AGENCY_CLASSES, Agency, DemaAgency
-from sim.census import Tally, tally
-from sim.scenario import Scenario
+from sim.model.agencies import AGENCY_CLASSES, Agency, DemaAgency
+from sim.model.census import Tally, tally
+from sim.scenario.schema import Scenario
 
 CAREERS, CENSUS, INTAKE, DEPLOY, POOL = 0.0, 0.1, 0.2, 0.3, 0.4
 
 
 @dataclass(frozen=True)
 class ReplicationResult:
-    """Counts by year and series for one replication (see ``sim.census.Tally``)."""
+    """Counts by year and series for one replication (see ``sim.model.census.Tally``)."""
 
     replication: int
     tally: Tally

@@ -1,6 +1,6 @@
 """What a calibration run shows: tables, the HTML report, the fitted file, the back-test table.
 
-Everything here reads a :class:`sim.calibration.Calibration` and computes nothing new about the
+Everything here reads a :class:`sim.analysis.calibration.fit.Calibration` and computes nothing new about the
 model, so the report, the CSV tables, ``fitted.toml`` and the back-test Markdown always agree.
 Two kinds of 90% interval appear, and the tables say which is which:
 
@@ -22,12 +22,12 @@ import tomli_w
 from pydantic import BaseModel
 
 from sim import __version__
-from sim.calibration import (PROFILE_LEVEL, REFERENCE_RE, AgencyFit, Calibration,
+from sim.analysis.calibration.fit import (PROFILE_LEVEL, REFERENCE_RE, AgencyFit, Calibration,
                              FreeParameter)
-from sim.page import Page
-from sim.report import Z90, pct
-from sim.scenario import Scenario
-from sim.series import BY_ID
+from sim.reports.page import Page
+from sim.reports.forecast import Z90, pct
+from sim.scenario.schema import Scenario
+from sim.model.series import BY_ID
 
 METHOD = ("weighted least squares of simulated mean shares (scipy.optimize.least_squares, "
           "trust-region reflective, bounds), common random numbers, each agency separately")

@@ -6,8 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from sim.dated import Dated
-from sim.scenario import Scenario, Section
+from sim.scenario.dated import Dated
+from sim.scenario.schema import Scenario, Section
 
 INTRO = """Every key below may appear in a scenario file; all have defaults except `name`.
 Keys typed *dated* take a value or a list of `[date, value]` changes (`[date, value,

@@ -19,7 +19,7 @@ ends the stage. Month counts must be whole numbers for the classes to be exact.
 
 **One month (careers tick).** With monthly hazards ``e`` (attrition; women x ratio; x early
 multiplier while ``k < early``) and ``p`` (promotion once ``k >= minimum``), the clocks of
-``sim.careers`` give exactly ``stay = exp(-(e+p))``, ``exit = e/(e+p) (1 - stay)``,
+``sim.model.careers`` give exactly ``stay = exp(-(e+p))``, ``exit = e/(e+p) (1 - stay)``,
 ``promote = p/(e+p) (1 - stay)``; the promoted enter the target stage in class 0. In a fixed
 stage the dropout hazard (``-ln(1-q)/L``; the police split the education's ``q`` over student
 and cadet months, which gives ``-ln(1-q)/(L_student + L_cadet)`` in both) acts first; who is
@@ -65,13 +65,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from sim import conscription
-from sim.careers import dropout_hazard
-from sim.dated import Dated
-from sim.loading import merge
-from sim.model import build
-from sim.scenario import Conscription, Recruitment, Scenario, Section
-from sim.series import AF, DEMA, POLICE, STAGES, DESTINATIONS
+from sim.model import conscription
+from sim.model.careers import dropout_hazard
+from sim.scenario.dated import Dated
+from sim.scenario.loading import merge
+from sim.model.replication import build
+from sim.scenario.schema import Conscription, Recruitment, Scenario, Section
+from sim.model.series import AF, DEMA, POLICE, STAGES, DESTINATIONS
 
 SURE = 6.0   # standard deviations that make a draft regime certain (odds < 1e-9)
 
@@ -79,7 +79,7 @@ SURE = 6.0   # standard deviations that make a draft regime certain (odds < 1e-9
 # -- the stationary scenario -----------------------------------------------------------------
 
 # Constant intakes with a closed form, used by the cross-checks (tests/test_analytic.py and
-# ``python -m sim.manpower``): fixed recruits instead of establishment pulls, volunteers well
+# ``python -m sim.analysis.manpower``): fixed recruits instead of establishment pulls, volunteers well
 # below the draft's places. Test settings, not domain figures.
 STATIONARY_LEVERS: dict = {
     "name": "stationary", "start_year": 2020, "horizon": 2025, "seed": 7,
@@ -391,7 +391,7 @@ class Intakes:
 
 def expected_draft(places: int, men: int, women: int, v_men: float, v_women: float,
                    equal: bool) -> tuple[float, float]:
-    """Expected women and men called up by ``sim.conscription.draft`` (see module doc)."""
+    """Expected women and men called up by ``sim.model.conscription.draft`` (see module doc)."""
     if equal:
         raise ValueError("women in the lottery: use equal_from = \"never\" for the closed form")
     mean = men * v_men + women * v_women
@@ -447,7 +447,7 @@ class Deployed:
 
 
 def eligible_stages(agency: str, destination: str) -> tuple[str, ...]:
-    """Stages that may be sent (as ``sim.agencies``' destinations)."""
+    """Stages that may be sent (as ``sim.model.agencies``' destinations)."""
     if agency == AF:
         return ("leader",) if destination == "un_staff_observer" else ("rank_and_file", "leader")
     if agency == POLICE:

@@ -29,13 +29,13 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
-from sim.loading import InputError, load_scenario, merge
-from sim.runner import batches, runs_frame
-from sim.scenario import Scenario
-from sim.sensitivity import wilson
-from sim.series import BY_ID
-from sim.sweep import Backend, InlineBackend, Lever, Task, lever
-from sim.targets import UnTarget
+from sim.scenario.loading import InputError, load_scenario, merge
+from sim.runs.replications import batches, runs_frame
+from sim.scenario.schema import Scenario
+from sim.analysis.sensitivity import wilson
+from sim.model.series import BY_ID
+from sim.runs.sweep import Backend, InlineBackend, Lever, Task, lever
+from sim.scenario.targets import UnTarget
 
 
 @dataclass(frozen=True)

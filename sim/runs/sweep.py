@@ -9,7 +9,7 @@ into work and runs it:
    naming the file and the key. Each swept key must be a numeric scenario parameter; the
    values at both ends of its range are checked against the schema before anything runs.
 2. **Design** -- the points, as a table (``points.parquet``). A ``sobol`` design holds the
-   Saltelli blocks A, B and AB_i that ``sim.sensitivity`` needs for Sobol indices.
+   Saltelli blocks A, B and AB_i that ``sim.analysis.sensitivity`` needs for Sobol indices.
 3. **Tasks** -- each task is several replications of one point. Its scenario seed and
    replication indices are fixed here, at submit time, from the sweep seed alone (see
    :func:`point_seed`), and the task size depends only on the sweep file, so the results are
@@ -53,15 +53,15 @@ from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_valid
 from scipy.stats import qmc
 
 from sim import __version__
-from sim.dated import Dated, parse_date
-from sim.loading import (InputError, _problem, check_key, dotted, load_scenario, merge,
+from sim.scenario.dated import Dated, parse_date
+from sim.scenario.loading import (InputError, _problem, check_key, dotted, load_scenario, merge,
                          read_toml, resolve)
-from sim.model import ReplicationResult, simulate
-from sim.outputs import claim_folder, remove_leftovers, resolved_toml, write_parquet, write_text
-from sim.runner import runs_frame, summary_frame
-from sim.scenario import Scenario
-from sim.series import BY_ID, SERIES
-from sim.targets import UnTarget, by_id, load_targets
+from sim.model.replication import ReplicationResult, simulate
+from sim.runs.outputs import claim_folder, remove_leftovers, resolved_toml, write_parquet, write_text
+from sim.runs.replications import runs_frame, summary_frame
+from sim.scenario.schema import Scenario
+from sim.model.series import BY_ID, SERIES
+from sim.scenario.targets import UnTarget, by_id, load_targets
 
 AGENCY_NAMES = ("armed_forces", "dema", "police")
 RESULT_COLUMNS = ("point", "replication", "year", "series", "measure", "women", "total", "share")
@@ -117,7 +117,7 @@ def lever(key: str, file: Path | str = "<command line>") -> Lever:
 
 
 def _dated_bounds(metadata: list[Any]) -> tuple[float | None, float | None]:
-    """The range a dated lever's validator enforces (``sim.scenario._bounded``), if any."""
+    """The range a dated lever's validator enforces (``sim.scenario.schema._bounded``), if any."""
     for m in metadata:
         func = getattr(m, "func", None)
         if func is not None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sim.roster import GONE, Roster
+from sim.model.roster import GONE, Roster
 
 
 @dataclass(frozen=True)
