@@ -28,7 +28,8 @@ sys.path.insert(0, str(ROOT))
 
 from sim.scenario.loading import load_scenario  # noqa: E402
 from sim.model.replication import simulate  # noqa: E402
-from sim.runs.replications import run_replications, runs_frame, summary_frame  # noqa: E402
+from sim.analysis.summary import summary_frame
+from sim.runs.replications import run_replications, runs_frame  # noqa: E402
 
 
 def bare_simpy(n_events: int = 300_000) -> float:

@@ -27,8 +27,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sim.commands.sweep import finish  # noqa: E402
-from sim.runs.sweep import (DaskBackend, backend_for, collect, load_sweep, make_plan,  # noqa: E402
-                       prepare_folder, run_sweep)
+from sim.runs.sweep import collect, prepare_folder, run_sweep
+from sim.runs.backends import DaskBackend, backend_for
+from sim.runs.sweep_file import load_sweep
+from sim.runs.design import make_plan
 
 
 def timed_run(plan, out: Path, backend) -> float:

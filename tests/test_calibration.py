@@ -12,7 +12,8 @@ import polars as pl
 import pytest
 
 from sim.analysis.calibration.fit import (AgencyObjective, Simulator, comparable, fit_agency, load_config,
-                             load_figures, placement, unfitted_base)
+                             load_figures, placement)
+from sim.scenario.loading import resolve
 from sim.commands.cli import main
 from sim.scenario.dated import month_number
 from sim.scenario.loading import InputError, merge
@@ -46,7 +47,7 @@ def relocated_config(tmp_path: Path, extra: str = "", replace: tuple[str, str] =
 
 def test_the_real_config_loads_and_places_every_parameter():
     cfg = load_config(CONFIG)
-    base = unfitted_base(cfg.scenario)
+    base = resolve(cfg.scenario, calibrated=False)
     values = {p.name: p.start for p in cfg.parameters}
     values["police_academy_2015"] = 0.111
     values["dema_drive_recruits"] = 123.0
@@ -134,7 +135,7 @@ def test_an_incomparable_measure_is_refused(tmp_path):
 def test_weights_add_rounding_process_noise_and_monte_carlo_error():
     cfg = load_config(CONFIG)
     figures = [f for f in load_figures(OBSERVED, 2010) if f.agency == "dema"]
-    with Simulator(unfitted_base(cfg.scenario), 1) as sim:
+    with Simulator(resolve(cfg.scenario, calibrated=False), 1) as sim:
         obj = AgencyObjective(cfg, "dema", figures, sim, reps=5, seed=1, horizon=2025,
                               start_year=2010)
         rng = np.random.default_rng(3)
@@ -149,7 +150,7 @@ def test_weights_add_rounding_process_noise_and_monte_carlo_error():
 
 def test_evaluations_do_not_depend_on_the_number_of_workers():
     cfg = load_config(CONFIG)
-    base = unfitted_base(cfg.scenario)
+    base = resolve(cfg.scenario, calibrated=False)
     cells = [(13, SERIES.index(BY_ID["dema.staff"]), False),
              (13, SERIES.index(BY_ID["dema.uniformed"]), True)]
     jobs = [{"horizon": 2025}, {"horizon": 2025, "dema": {"initial": {"women_share_uniformed":
@@ -181,7 +182,7 @@ def synthetic_config(tmp_path: Path) -> Path:
     """Two Armed Forces parameters and three figures made by the model itself at TRUE (early
     stock shares, which the start shares determine, so the fit can be held to a tight
     tolerance)."""
-    base = unfitted_base(BASELINE)
+    base = resolve(BASELINE, calibrated=False)
     truth = Scenario.model_validate(merge(base, {
         "horizon": 2025, "seed": SYNTHETIC_SEED, "armed_forces": {"initial": {
             "women_share_rank_and_file": TRUE["af_women_rank_and_file"],
@@ -222,7 +223,7 @@ start = 0.06
 def test_recovers_known_parameters_from_the_models_own_output(tmp_path):
     cfg = load_config(synthetic_config(tmp_path))
     figures = load_figures(cfg.observed, 2010)
-    with Simulator(unfitted_base(cfg.scenario), 1) as sim:
+    with Simulator(resolve(cfg.scenario, calibrated=False), 1) as sim:
         fit = fit_agency(cfg, "armed_forces", figures, sim, cfg.modes["quick"], seed=20250701,
                          horizon=2025, start_year=2010)
     for p, value, sd in zip(fit.parameters, fit.values, fit.sd):

@@ -16,7 +16,7 @@ from sim.commands.compare import write_outputs
 from sim.analysis.compare import first_year, pair, paired_differences, target_effects
 from sim.scenario.loading import load_scenario
 from sim.model.replication import simulate
-from sim.reports.forecast import Z90
+from sim.analysis.intervals import Z90
 from sim.runs.replications import runs_frame
 from sim.scenario.schema import REFORM_DATE
 from sim.model.series import AF

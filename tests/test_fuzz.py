@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from sim.commands.cli import main
 from sim.scenario.loading import InputError
 from sim.scenario.schema import Scenario
-from sim.runs.sweep import load_sweep
+from sim.runs.sweep_file import load_sweep
 
 # CI: a fixed seed and 60 examples a test. FUZZ_EXAMPLES=N explores N random examples instead.
 DEEPER = int(os.environ.get("FUZZ_EXAMPLES", "0"))

@@ -3,7 +3,6 @@ model's own transitions, provenance, the lever scenarios, and escaping of scenar
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import numpy as np
@@ -13,12 +12,15 @@ from plotly.offline import get_plotlyjs
 
 from sim.model.census import tally
 from sim.commands.cli import main
-from sim.scenario.loading import load_scenario
+from sim.scenario.loading import fitted_parameters, load_scenario
 from sim.model.replication import ReplicationResult, build
-from sim.reports.forecast import (SET_BY_SCENARIO, agency_flows, category_title, flow_values,
-                        load_fitted, parameters, pct_interval, scenario_report, target_table,
-                        wilson)
-from sim.runs.replications import runs_frame, summary_frame
+from sim.reports.forecast import scenario_report
+from sim.reports.provenance import SET_BY_SCENARIO, parameters
+from sim.reports.flows import agency_flows, flow_values
+from sim.reports.style import category_title, pct_interval
+from sim.analysis.attainment import target_table
+from sim.analysis.summary import summary_frame
+from sim.runs.replications import runs_frame
 from sim.model.series import AF, DEMA, POLICE
 from sim.scenario.targets import load_targets
 
@@ -132,22 +134,13 @@ def test_sankey_links_are_the_model_transitions():
         women_men(t[con, 0] + t[con, rf]))
 
 
-def test_wilson_interval_does_not_collapse_at_zero():
-    lo, hi = wilson(0.0, 20)
-    z2 = 1.6449 ** 2
-    assert lo == 0.0 and hi == pytest.approx(z2 / (20 + z2))   # 0 of 20: up to ~12%
-    lo, hi = wilson(0.5, 100)
-    assert lo < 0.5 < hi and hi - lo == pytest.approx(2 * 1.6449 * math.sqrt(0.25 / 100),
-                                                      rel=0.02)
-
-
 def test_provenance_tells_fitted_values_from_scenario_levers():
-    fitted = load_fitted()
+    fitted = fitted_parameters(SCENARIOS / "baseline.toml")
     base = {p.key: p for p in parameters(load_scenario(SCENARIOS / "baseline.toml"), fitted)}
     assert {p.kind for p in base.values()} <= {"observed", "calibrated", "external", "assumed"}
     assert not [k for k, p in base.items() if p.origin == SET_BY_SCENARIO], \
         "the baseline sets nothing beyond the defaults and the fitted values"
-    if fitted:
+    if fitted.values:
         assert any(p.origin.startswith("fitted") for p in base.values())
     retention = parameters(load_scenario(SCENARIOS / "retention.toml"), fitted)
     changed = {p.key for p in retention if p.origin == SET_BY_SCENARIO}
@@ -165,7 +158,7 @@ def test_lever_scenarios_change_only_their_lever_from_2026(name):
     scenario = load_scenario(path)
     baseline = load_scenario(SCENARIOS / "baseline.toml")
     assert scenario.description.startswith("Lever:") and "2026-01-01" in scenario.description
-    fitted = load_fitted()
+    fitted = fitted_parameters(SCENARIOS / "baseline.toml")
     mine = {p.key: p for p in parameters(scenario, fitted)}
     theirs = {p.key: p for p in parameters(baseline, fitted)}
     changed = [k for k in mine if mine[k].value != theirs[k].value]

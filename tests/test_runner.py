@@ -10,7 +10,8 @@ import pytest
 
 from sim.commands.cli import main
 from sim.scenario.loading import load_scenario
-from sim.runs.replications import run_replications, runs_frame, summary_frame
+from sim.analysis.summary import summary_frame
+from sim.runs.replications import run_replications, runs_frame
 from sim.model.series import SERIES
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"

@@ -10,8 +10,9 @@ import pytest
 from scipy import stats
 from scipy.stats import qmc
 
-from sim.analysis.sensitivity import noise_share, saltelli_jansen, sobol, tornado, wilson
-from sim.runs.sweep import Output, load_sweep, make_plan
+from sim.analysis.sensitivity import noise_share, saltelli_jansen, sobol, tornado
+from sim.runs.sweep_file import Output, load_sweep
+from sim.runs.design import make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -160,15 +161,6 @@ values = [0.1, 0.3]
     assert attr.effect.low == pytest.approx(attr.effect.high)    # no noise, full grid
     assert bars[0].key == "armed_forces.recruitment.women_share"  # largest first
     assert attr.low_range == (1.0, 1.0) and attr.high_range == (2.0, 2.0)
-
-
-def test_wilson_interval_matches_known_values():
-    lo, hi = wilson(np.array([0, 10, 5]), np.array([10, 10, 10]))
-    # 0 of 10: upper bound z^2/n / (1 + z^2/n) with z = 1.96.
-    z2 = stats.norm.ppf(0.975) ** 2
-    assert lo[0] == 0 and hi[0] == pytest.approx(z2 / 10 / (1 + z2 / 10))
-    assert hi[1] == 1 and lo[1] == pytest.approx(1 - hi[0])
-    assert lo[2] == pytest.approx(0.2366, abs=1e-4) and hi[2] == pytest.approx(0.7634, abs=1e-4)
 
 
 def test_analysis_table_has_indices_and_tornado_rows(sobol_plan):

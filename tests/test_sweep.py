@@ -19,8 +19,10 @@ from sim.runs import sweep as sweep_mod
 from sim.commands.cli import main
 from sim.scenario.loading import InputError
 from sim.model.series import SERIES
-from sim.runs.sweep import (DaskBackend, PoolBackend, collect, load_sweep, make_plan,
-                       prepare_folder, run_sweep)
+from sim.runs.sweep import collect, prepare_folder, run_sweep
+from sim.runs.backends import DaskBackend, PoolBackend
+from sim.runs.sweep_file import load_sweep
+from sim.runs.design import make_plan
 
 ROOT = Path(__file__).resolve().parent.parent
 AF_SERIES = [s.id for s in SERIES if s.agency == "armed_forces"]
@@ -235,7 +237,7 @@ def test_bad_sweep_files_are_refused_clearly(tmp_path, capsys, name, text, key, 
 def test_an_unreachable_dask_scheduler_is_an_input_error(tiny, tmp_path, monkeypatch, capsys):
     with pytest.raises(InputError, match="cannot reach a Dask scheduler"):
         DaskBackend("tcp://127.0.0.1:9", timeout="1s")
-    monkeypatch.setattr(sweep_mod.DaskBackend.__init__, "__defaults__", ("1s",))
+    monkeypatch.setattr(DaskBackend.__init__, "__defaults__", ("1s",))
     out = tmp_path / "out"
     assert main(["sweep", str(tiny), "--dask", "tcp://127.0.0.1:9", "--out", str(out)]) == 2
     assert "--dask: cannot reach a Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err

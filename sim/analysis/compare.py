@@ -29,7 +29,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from sim.reports.forecast import Z90
+from sim.analysis.attainment import meets, prob_meet, probability
+from sim.analysis.intervals import Z90
 from sim.scenario.schema import Scenario
 from sim.scenario.targets import UnTarget
 
@@ -236,16 +237,21 @@ def _share_effect(ref: np.ndarray, oth: np.ndarray) -> dict[str, float | int | N
             "diff_p05": float(np.percentile(d, 5)), "diff_p95": float(np.percentile(d, 95))}
 
 
-def _meet_effect(ref: np.ndarray, oth: np.ndarray, target: float) -> dict[str, float]:
-    """Paired change in the probability of meeting: mean of the indicator differences, with
-    ± 1.645 standard errors of that paired mean."""
-    a = np.nan_to_num(ref, nan=-1.0) >= target
-    b = np.nan_to_num(oth, nan=-1.0) >= target
-    d = b.astype(float) - a.astype(float)
+def _meet_effect(ref: np.ndarray, oth: np.ndarray, target: float) -> dict[str, float | None]:
+    """Paired change in the probability of meeting (the rule of :mod:`sim.analysis.attainment`:
+    a replication whose group is empty is left out): each scenario's probability over its own
+    defined replications; the change as the mean of the indicator differences over the
+    replications defined in both, ± Z90 standard errors of that paired mean."""
+    a, b = meets(ref, target), meets(oth, target)
+    both = np.isfinite(a) & np.isfinite(b)
+    d = b[both] - a[both]
     se = float(d.std(ddof=1) / math.sqrt(len(d))) if len(d) > 1 else 0.0
-    return {"prob_meet_reference": float(a.mean()), "prob_meet_scenario": float(b.mean()),
-            "prob_meet_diff": float(d.mean()), "prob_meet_diff_lo": float(d.mean() - Z90 * se),
-            "prob_meet_diff_hi": float(d.mean() + Z90 * se)}
+    mean = float(d.mean()) if len(d) else None
+    return {"prob_meet_reference": probability(*prob_meet(ref, target)),
+            "prob_meet_scenario": probability(*prob_meet(oth, target)),
+            "prob_meet_diff": mean,
+            "prob_meet_diff_lo": mean - Z90 * se if mean is not None else None,
+            "prob_meet_diff_hi": mean + Z90 * se if mean is not None else None}
 
 
 def _gain(ref: np.ndarray, oth: np.ndarray, years: Sequence[int], target: float,

@@ -35,9 +35,11 @@ from typing import Iterator
 
 import numpy as np
 import polars as pl
-from scipy import stats
 
-from sim.runs.sweep import Output, Plan
+from sim.analysis.attainment import prob_meet
+from sim.analysis.intervals import wilson
+from sim.runs.design import Plan
+from sim.runs.sweep_file import Output
 
 BOOTSTRAP = 500
 CONFIDENCE = 0.90
@@ -266,28 +268,14 @@ def best_points(y: np.ndarray, output: Output, n: int = BEST) -> pl.DataFrame:
     frame = pl.DataFrame({"point": np.arange(len(y), dtype=np.int32), "mean": mean,
                           "p05": p05, "p95": p95})
     if output.target is not None:
-        hits = np.sum(y >= output.target.target, axis=1)
-        count = np.sum(np.isfinite(y), axis=1)
-        lo, hi = wilson(hits, count)
+        hits, count = prob_meet(y, output.target.target, axis=1)
+        lo, hi = wilson(hits, count, confidence=0.95)
         frame = frame.with_columns(pl.Series("prob_meet", hits / np.maximum(count, 1)),
                                    pl.Series("prob_low", lo), pl.Series("prob_high", hi))
         order = ["prob_meet", "mean"]
     else:
         order = ["mean"]
     return frame.fill_nan(None).sort(order, descending=True, nulls_last=True).head(n)
-
-
-def wilson(hits: np.ndarray, n: np.ndarray, confidence: float = 0.95) -> tuple[np.ndarray,
-                                                                                np.ndarray]:
-    """Wilson score interval for a binomial proportion (sound at 0 and 1 with few trials)."""
-    z = stats.norm.ppf(0.5 + confidence / 2)
-    n = np.maximum(n, 1)
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    # Exact at the ends (none or all met), where rounding would leave 1e-16 off.
-    return (np.where(hits <= 0, 0.0, np.clip(centre - half, 0, 1)),
-            np.where(hits >= n, 1.0, np.clip(centre + half, 0, 1)))
 
 
 # -- everything for one sweep -------------------------------------------------------------

@@ -26,15 +26,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 import polars as pl
 
 from sim.scenario.loading import InputError, load_scenario, merge
 from sim.runs.replications import batches, runs_frame
 from sim.scenario.schema import Scenario
-from sim.analysis.sensitivity import wilson
+from sim.analysis.intervals import wilson
 from sim.model.series import BY_ID
-from sim.runs.sweep import Backend, InlineBackend, Lever, Task, lever
+from sim.analysis.attainment import prob_meet, probability
+from sim.runs.backends import Backend, InlineBackend, run_ordered
+from sim.runs.design import Task
+from sim.runs.sweep import run_task
+from sim.scenario.levers import Lever, lever
 from sim.scenario.targets import UnTarget
 
 
@@ -167,20 +170,21 @@ def evaluate(q: Question, value: float, backend: Backend) -> Evaluation:
     """Run the paired replications at one lever value."""
     scenario = scenario_at(q, value)
     agencies = (BY_ID[q.series].agency,)
-    futures = [backend.submit(scenario, Task(0, q.seed, tuple(chunk)), agencies, 0)
-               for chunk in batches(range(q.replications), getattr(backend, "workers", 1))]
-    results = sorted((r for f in futures for r in f.result()), key=lambda r: r.replication)
+    chunks = batches(range(q.replications), backend.workers)
+    done = run_ordered(backend, run_task, [(scenario, Task(0, q.seed, tuple(c)), agencies)
+                                           for c in chunks])
+    results = sorted((r for out in done for r in out), key=lambda r: r.replication)
     shares = (runs_frame(results).filter(pl.col("series") == q.series)
-              .select("replication", "year", "share"))
-    by_year = (shares.group_by("year")
-               .agg((pl.col("share").fill_null(-1.0) >= q.target.target).mean().alias("p"))
-               .sort("year"))
-    prob_by_year = dict(zip(by_year["year"].to_list(), by_year["p"].to_list()))
+              .select("replication", "year", "share").sort("year", "replication"))
+    prob_by_year = {}
+    for (year,), part in shares.partition_by("year", as_dict=True, maintain_order=True).items():
+        p = probability(*prob_meet(part["share"].to_numpy(), q.target.target))
+        prob_by_year[int(year)] = p if p is not None else 0.0
     in_year = shares.filter(pl.col("year") == q.by)["share"]
-    hits = int((in_year.fill_null(-1.0) >= q.target.target).sum())
-    lo, hi = wilson(np.array([hits]), np.array([q.replications]))
+    hits, n = prob_meet(in_year.to_numpy(), q.target.target)
+    lo, hi = wilson(hits, n, confidence=0.95)
     median = in_year.drop_nulls().median()
-    return Evaluation(value, hits / q.replications, float(lo[0]), float(hi[0]),
+    return Evaluation(value, float(hits / n) if n else 0.0, float(lo), float(hi),
                       float(median) if median is not None else float("nan"), prob_by_year)
 
 

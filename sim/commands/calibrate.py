@@ -102,7 +102,7 @@ def write(cal: Calibration, out: Path, command: str) -> list[Path]:
 def main(args: argparse.Namespace) -> int:
     from sim.analysis.calibration.fit import calibrate, load_config
     from sim.runs.outputs import claim_folder
-    from sim.runs.replications import default_workers
+    from sim.runs.backends import default_workers
 
     cfg = load_config(args.config)
     claim_folder(args.out)

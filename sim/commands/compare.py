@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.commands.run import OUTPUTS, add_run_options, simulate_runs
-from sim.scenario.loading import InputError, load_scenario, output_dir, safe_name
+from sim.scenario.loading import (Fitted, InputError, fitted_parameters, load_scenario,
+                                  output_dir, safe_name)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -45,7 +46,7 @@ def main(args: argparse.Namespace) -> int:
                          "compare (the first is the reference)")
     from sim.analysis.compare import common_years, pair
     from sim.runs.outputs import claim_folder
-    from sim.runs.replications import default_workers
+    from sim.runs.backends import default_workers
 
     pairing = pair([load_scenario(f) for f in args.scenarios], args.seed, args.replications)
     out = args.out if args.out is not None else output_dir(
@@ -58,7 +59,7 @@ def main(args: argparse.Namespace) -> int:
     if not common_years(runs):
         raise InputError(args.scenarios[1], "horizon", "no simulated year in common with "
                          f"{args.scenarios[0]}")
-    write_outputs(pairing, runs, Path(out))
+    write_outputs(pairing, runs, Path(out), fitted_parameters(args.scenarios[0]))
     if not args.quiet:
         print(f"wrote {out}/")
     return 0
@@ -70,22 +71,25 @@ def run_all(pairing: Pairing, workers: int, quiet: bool) -> dict[str, pl.DataFra
             for label, scenario in zip(pairing.labels, pairing.scenarios)}
 
 
-def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path) -> None:
+def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path,
+                  fitted: Fitted | None = None) -> None:
     """Every file of a comparison; the tables first, the report (built from them) last."""
     import polars as pl
 
     from sim.analysis.compare import common_years, paired_differences, target_effects
     from sim.reports.compare import comparison_report
     from sim.runs.outputs import resolved_toml, write_csv, write_parquet, write_text
-    from sim.reports.forecast import load_fitted, load_observed, target_table
-    from sim.runs.replications import summary_frame
+    from sim.analysis.attainment import target_table
+    from sim.scenario.project_data import load_observed
+    from sim.analysis.summary import summary_frame
     from sim.scenario.targets import load_targets
 
     years = common_years(runs)
     runs = {k: v.filter(pl.col("year").is_in(years)) for k, v in runs.items()}
     reference = pairing.labels[0]
     horizon = years[-1]
-    targets, observed, fitted = load_targets(), load_observed(), load_fitted()
+    targets, observed = load_targets(), load_observed()
+    fitted = fitted or Fitted()
     summaries = {k: summary_frame(v) for k, v in runs.items()}
     tables = {k: target_table(v, targets, horizon) for k, v in runs.items()}
     differences = paired_differences(runs, reference)

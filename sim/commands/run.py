@@ -10,7 +10,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim.scenario.loading import load_scenario, output_dir
+from sim.scenario.loading import Fitted, fitted_parameters, load_scenario, output_dir
 
 if TYPE_CHECKING:
     import polars as pl
@@ -72,23 +72,25 @@ def with_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
 
 def main(args: argparse.Namespace) -> int:
     from sim.runs.outputs import claim_folder
-    from sim.runs.replications import default_workers
+    from sim.runs.backends import default_workers
 
     scenario = with_overrides(load_scenario(args.scenario), args)
     out = args.out if args.out is not None else output_dir(OUTPUTS, scenario.name)
     claim_folder(out)
-    execute(scenario, Path(out), args.workers or default_workers(), args.quiet)
+    execute(scenario, Path(out), args.workers or default_workers(), args.quiet,
+            fitted_parameters(args.scenario))
     if not args.quiet:
         print(f"wrote {out}/")
     return 0
 
 
-def execute(scenario: Scenario, out: Path, workers: int, quiet: bool) -> None:
+def execute(scenario: Scenario, out: Path, workers: int, quiet: bool,
+            fitted: Fitted | None = None) -> None:
     """Run and write the scenario's files, then its targets table and report (``sim.reports.forecast``)."""
     from sim.runs.outputs import resolved_toml, write_parquet, write_text
     from sim.analysis.precision import warn_imprecise
     from sim.reports.forecast import write_reports
-    from sim.runs.replications import summary_frame
+    from sim.analysis.summary import summary_frame
 
     runs = simulate_runs(scenario, workers, quiet, scenario.name)
     summary = summary_frame(runs)
@@ -96,7 +98,7 @@ def execute(scenario: Scenario, out: Path, workers: int, quiet: bool) -> None:
     write_parquet(summary, out / "summary.parquet")
     write_text(resolved_toml(scenario, seed=scenario.seed, replications=scenario.replications),
                out / "scenario.toml")
-    write_reports(scenario, runs, summary, out)   # targets.csv, report.html
+    write_reports(scenario, runs, summary, out, fitted)   # targets.csv, report.html
     warn_imprecise(runs, scenario.horizon, quiet)   # MC error of the headline shares
 
 

@@ -67,9 +67,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.runs.replications import default_workers
+    from sim.runs.backends import default_workers
     from sim.analysis.solve import question, solve
-    from sim.runs.sweep import backend_for
+    from sim.runs.backends import backend_for
     from sim.scenario.targets import by_id, load_targets
 
     try:

@@ -17,7 +17,7 @@ from sim.commands.run import positive, seed_arg
 from sim.scenario.loading import output_dir
 
 if TYPE_CHECKING:
-    from sim.runs.sweep import Plan
+    from sim.runs.design import Plan
 
 OUTPUTS = Path("outputs") / "sweeps"
 
@@ -43,9 +43,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.runs.replications import default_workers, tqdm_progress
-    from sim.runs.sweep import (backend_for, finished, load_sweep, make_plan, prepare_folder,
-                           run_sweep)
+    from sim.runs.backends import default_workers
+    from sim.runs.replications import tqdm_progress
+    from sim.runs.sweep import finished, prepare_folder, run_sweep
+    from sim.runs.backends import backend_for
+    from sim.runs.sweep_file import load_sweep
+    from sim.runs.design import make_plan
 
     sweep = load_sweep(args.sweep, args.replications, args.seed)
     out = Path(args.out) if args.out is not None else output_dir(OUTPUTS, sweep.spec.name)
@@ -83,7 +86,8 @@ def finish(out: Path, the_plan: Plan) -> None:
     """The summary, the sensitivity tables and the report, from every task's results."""
     from sim.runs.outputs import write_parquet, write_text
     from sim.analysis.sensitivity import analyse
-    from sim.runs.sweep import SUMMARY, collect, summarize
+    from sim.runs.sweep import SUMMARY, collect
+    from sim.analysis.summary import summarize
     from sim.reports.sweep import report
 
     results = collect(out)

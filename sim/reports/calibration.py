@@ -22,12 +22,18 @@ import tomli_w
 from pydantic import BaseModel
 
 from sim import __version__
-from sim.analysis.calibration.fit import (PROFILE_LEVEL, REFERENCE_RE, AgencyFit, Calibration,
-                             FreeParameter)
-from sim.reports.page import Page
-from sim.reports.forecast import Z90, pct
-from sim.scenario.schema import Scenario
+from sim.analysis.calibration.fit import (
+    PROFILE_LEVEL,
+    REFERENCE_RE,
+    AgencyFit,
+    Calibration,
+    FreeParameter,
+)
 from sim.model.series import BY_ID
+from sim.analysis.intervals import Z90
+from sim.reports.style import pct
+from sim.reports.page import Page
+from sim.scenario.schema import Scenario
 
 METHOD = ("weighted least squares of simulated mean shares (scipy.optimize.least_squares, "
           "trust-region reflective, bounds), common random numbers, each agency separately")

@@ -9,6 +9,8 @@ scenario files. The first scenario is the reference; every effect is scenario mi
 
 from __future__ import annotations
 
+from sim.scenario.loading import Fitted
+
 import math
 from typing import Any, Sequence
 
@@ -19,11 +21,12 @@ from plotly.subplots import make_subplots
 
 from sim import __version__
 from sim.analysis.compare import BOOTSTRAP, Pairing
+from sim.reports.style import COLOURS, INTERVAL_NOTE, MILESTONES, category_title, finite, pct, pct_interval, probability, rgba
+from sim.reports.charts import Panel, add_milestones, deployed_panels, fan_figure, finish, legend_once, panel_grid, pipeline_panels, plain, target_panels
+from sim.scenario.targets import UnTarget
+from sim.reports.provenance import input_rows, parameters
+from sim.analysis.intervals import wilson
 from sim.reports.page import Page
-from sim.reports.forecast import (COLOURS, INTERVAL_NOTE, MILESTONES, Panel, UnTarget, add_milestones,
-                        category_title, deployed_panels, fan_figure, finish, finite, input_rows,
-                        legend_once, panel_grid, parameters, pct, pct_interval, pipeline_panels,
-                        plain, probability, rgba, target_panels, wilson)
 
 
 def points(x: float | None, signed: bool = True) -> str:
@@ -160,7 +163,7 @@ def first_difference_text(differences: pl.DataFrame, label: str, reference: str)
             "year, not that the estimate is uncertain.")
 
 
-def differing_parameters(pairing: Pairing, fitted: dict[str, Any]) -> list[list[str]]:
+def differing_parameters(pairing: Pairing, fitted: Fitted) -> list[list[str]]:
     """Parameters whose value is not the same in every scenario: the levers being compared."""
     per = [{p.key: p for p in parameters(s, fitted)} for s in pairing.scenarios]
     rows = []
@@ -242,7 +245,7 @@ def probability_figure(tables: dict[str, pl.DataFrame], targets: Sequence[UnTarg
             if own.is_empty():
                 continue
             p = own["prob_meet"].to_numpy()
-            bounds = np.array([wilson(float(x), n) for x in p])
+            bounds = np.column_stack(wilson(p * n, n))
             colour = COLOURS[k % len(COLOURS)]
             dodge = (k - (len(tables) - 1) / 2) * width
             fig.add_trace(go.Scatter(
@@ -268,7 +271,7 @@ def probability_figure(tables: dict[str, pl.DataFrame], targets: Sequence[UnTarg
 def comparison_report(pairing: Pairing, summaries: dict[str, pl.DataFrame],
                       differences: pl.DataFrame, tables: dict[str, pl.DataFrame],
                       effects: pl.DataFrame, targets: Sequence[UnTarget],
-                      observed: pl.DataFrame, fitted: dict[str, Any], years: Sequence[int]) -> str:
+                      observed: pl.DataFrame, fitted: Fitted, years: Sequence[int]) -> str:
     labels, reference = pairing.labels, pairing.labels[0]
     last, n = years[-1], pairing.replications
     page = Page("Comparison: " + " vs ".join(labels))

@@ -15,10 +15,10 @@ import plotly.graph_objects as go
 from scipy.stats import qmc
 
 from sim import __version__
-from sim.reports.page import Page
-from sim.reports.forecast import pct
 from sim.analysis.sensitivity import BOOTSTRAP, CONFIDENCE, Analysis, OutputAnalysis
-from sim.runs.sweep import Plan
+from sim.reports.style import pct
+from sim.reports.page import Page
+from sim.runs.design import Plan
 
 CI = f"{CONFIDENCE:.0%}"
 

@@ -8,23 +8,18 @@ replication order.
 
 from __future__ import annotations
 
-import os
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from typing import Callable, Iterable
 
 import numpy as np
 import polars as pl
 
 from sim.model.replication import ReplicationResult, simulate
+from sim.runs.backends import Backend, backend_for, run_ordered
 from sim.scenario.schema import Scenario
 from sim.model.series import SERIES
 
 Progress = Callable[[int], None]
-
-
-def default_workers() -> int:
-    return max(1, os.cpu_count() or 1)
 
 
 def _batch(scenario: Scenario, replications: list[int]) -> list[ReplicationResult]:
@@ -38,24 +33,20 @@ def batches(replications: Iterable[int], workers: int, size: int | None = None) 
 
 
 def run_replications(scenario: Scenario, replications: Iterable[int], workers: int = 1,
-                     progress: Progress | None = None) -> list[ReplicationResult]:
+                     progress: Progress | None = None,
+                     backend: Backend | None = None) -> list[ReplicationResult]:
     """Simulate the given replications; results come back sorted by replication."""
-    chunks = batches(replications, workers)
-    results: list[ReplicationResult] = []
-    if workers <= 1 or len(chunks) == 1:
-        for chunk in chunks:
-            results.extend(_batch(scenario, chunk))
-            if progress:
-                progress(len(chunk))
-    else:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(_batch, scenario, chunk) for chunk in chunks]
-            for fut in futures:
-                out = fut.result()
-                results.extend(out)
-                if progress:
-                    progress(len(out))
-    return sorted(results, key=lambda r: r.replication)
+    own = backend is None
+    chunks = batches(replications, backend.workers if backend else workers)
+    if backend is None:
+        backend = backend_for(workers if len(chunks) > 1 else 1)
+    try:
+        done = run_ordered(backend, _batch, [(scenario, chunk) for chunk in chunks],
+                           (lambda out: progress(len(out))) if progress else None)
+    finally:
+        if own:
+            backend.close()
+    return sorted((r for out in done for r in out), key=lambda r: r.replication)
 
 
 def runs_frame(results: list[ReplicationResult]) -> pl.DataFrame:
@@ -91,22 +82,6 @@ def runs_frame(results: list[ReplicationResult]) -> pl.DataFrame:
                               *[pl.col(c).fill_nan(None) for c in
                                 ("women_end", "total_end", "entries_women", "entries_total",
                                  "exits_women", "exits_total")])
-
-
-QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
-
-
-def summary_frame(runs: pl.DataFrame) -> pl.DataFrame:
-    """Per year and series: the share's mean, quantiles and Monte Carlo standard error."""
-    q = [pl.col("share").quantile(p, interpolation="linear").alias(f"share_p{round(p * 100):02d}")
-         for p in QUANTILES]
-    return (runs.group_by("year", "series", "measure", maintain_order=True)
-            .agg(pl.col("share").mean().alias("share_mean"), *q,
-                 (pl.col("share").std() / pl.col("share").count().sqrt()).alias("share_se"),
-                 pl.col("women").mean().alias("women_mean"),
-                 pl.col("total").mean().alias("total_mean"),
-                 pl.col("share").count().alias("n_replications"))
-            .sort("series", "year"))
 
 
 def tqdm_progress(total: int, quiet: bool, desc: str) -> tuple[Progress | None, Callable[[], None]]:

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import re
 import tomllib
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from pydantic import ValidationError
 
 from sim.scenario.dated import Dated, layer
 from sim.scenario.schema import Scenario
+
+Layers = Sequence[tuple[Path, dict[str, Any]]]   # (file, its data), lowest first
 
 
 class InputError(Exception):
@@ -135,41 +138,89 @@ def _fitted(chain: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[s
     return []
 
 
-def _layers(path: Path) -> list[tuple[Path, dict[str, Any]]]:
-    """Every file's data that goes into a scenario, lowest first (fitted, then the chain)."""
+def scenario_layers(path: Path, calibrated: bool = True) -> list[tuple[Path, dict[str, Any]]]:
+    """Every file's data that goes into a scenario, lowest first (fitted, then the chain).
+
+    ``calibrated=False`` leaves out the fitted layer and every ``calibration = ...`` key: what a
+    calibration starts from, so old fitted values cannot leak into a new fit.
+    """
     chain = _chain(path)
-    return _fitted(chain) + chain
+    if calibrated:
+        return _fitted(chain) + chain
+    return [(p, {k: v for k, v in data.items() if k != "calibration"}) for p, data in chain]
 
 
-def _merged(layers: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
+def merge_layers(layers: list[tuple[Path, dict[str, Any]]]) -> dict[str, Any]:
     merged = _defaults()
     for _, data in layers:
         merged = merge(merged, data)
     return merged
 
 
-def resolve(path: Path | str) -> dict[str, Any]:
-    """The merged, not yet validated, scenario data."""
-    return _merged(_layers(Path(path)))
+def resolve(path: Path | str, calibrated: bool = True) -> dict[str, Any]:
+    """The merged, not yet validated, scenario data (without the fitted layer and with
+    ``calibration`` unset when ``calibrated`` is false)."""
+    data = merge_layers(scenario_layers(Path(path), calibrated))
+    if not calibrated:
+        data["calibration"] = None
+    return data
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A scenario's fitted parameters (a nested scenario fragment) and the calibration file
+    they come from (None for an uncalibrated scenario)."""
+
+    file: Path | None = None
+    values: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The file as a reader knows it: relative to the working folder where possible."""
+        if self.file is None:
+            return "no calibration file"
+        try:
+            return str(self.file.relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.file)
+
+
+def fitted_parameters(path: Path | str) -> Fitted:
+    """The calibration a scenario uses: the file named nearest the leaf of its ``extends``
+    chain, with its fitted parameters."""
+    fitted = _fitted(_chain(Path(path)))
+    return Fitted(*fitted[0]) if fitted else Fitted()
 
 
 def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> Scenario:
     """Load, layer and validate a scenario file (plus optional in-memory overrides)."""
     path = Path(path)
-    layers = _layers(path)
-    data = _merged(layers)
-    if overrides:
-        data = merge(data, overrides)
+    layers = scenario_layers(path)
+    return validate(merge(merge_layers(layers), overrides or {}), path, layers)
+
+
+def validate(data: dict[str, Any], file: Path | str,
+             layers: Layers = (), key_prefix: str = "") -> Scenario:
+    """Merged scenario data as a Scenario, or the InputError of its first problem, naming the
+    layer file that states the key (else ``file``) and the key (under ``key_prefix``)."""
     try:
         return Scenario.model_validate(data)
     except ValidationError as err:
-        first = err.errors()[0]
-        key = ".".join(str(p) for p in first["loc"]) or None
-        raise InputError(_file_stating(layers, first["loc"]) or path, key,
-                         _problem(first)) from None
+        raise input_error(err, file, layers, key_prefix) from None
 
 
-def _file_stating(layers: list[tuple[Path, dict[str, Any]]], loc: tuple) -> Path | None:
+def input_error(err: ValidationError, file: Path | str,
+                layers: Layers = (),
+                key_prefix: str = "") -> InputError:
+    """The one conversion of a pydantic error into the message users see."""
+    first = err.errors()[0]
+    key = ".".join(str(p) for p in first["loc"])
+    if key_prefix:
+        key = f"{key_prefix}.{key}" if key else key_prefix
+    return InputError(_file_stating(layers, first["loc"]) or file, key or None, _problem(first))
+
+
+def _file_stating(layers: Layers, loc: tuple) -> Path | None:
     """The nearest file of the layers that states the key, so the message points at it."""
     for path, data in reversed(layers):
         node: Any = data

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from sim.scenario.dated import Dated
-from sim.scenario.schema import Scenario, Section
+from sim.scenario.schema import Scenario, Section, bounds
 
 INTRO = """Every key below may appear in a scenario file; all have defaults except `name`.
 Keys typed *dated* take a value or a list of `[date, value]` changes (`[date, value,
@@ -32,10 +32,7 @@ def _default(value: Any) -> str:
 
 
 def _range(info: Any) -> str:
-    lo = hi = None
-    for m in info.metadata:
-        lo = getattr(m, "ge", lo)
-        hi = getattr(m, "le", hi)
+    lo, hi = bounds(info)
     return f"{lo:g} – {hi:g}" if lo is not None and hi is not None else ""
 
 

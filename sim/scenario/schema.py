@@ -16,37 +16,59 @@ Levers typed *dated* accept a value or a list of ``[date, value]`` changes (see 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from sim.scenario.dated import Dated, parse_date
 
 REFORM_DATE = dt.date(2025, 7, 1)
 
 
-def _bounded(lo: float | None, hi: float | None, optional: bool = False):
-    def check(d: Dated) -> Dated:
+@dataclass(frozen=True)
+class DatedRange:
+    """The valid range of a dated lever's values, kept in the field's metadata (like
+    pydantic's ``ge``/``le``) so sweeps and the reference read it from there."""
+
+    ge: float | None
+    le: float | None
+    optional: bool = False      # None ("off") allowed
+
+    def __call__(self, d: Dated) -> Dated:
         for v in d.values():
             if v is None:
-                if not optional:
+                if not self.optional:
                     raise ValueError("this lever cannot be \"off\"")
                 continue
-            if lo is not None and v < lo:
-                raise ValueError(f"{v:g} is below the minimum {lo:g}")
-            if hi is not None and v > hi:
-                raise ValueError(f"{v:g} is above the maximum {hi:g}")
+            if self.ge is not None and v < self.ge:
+                raise ValueError(f"{v:g} is below the minimum {self.ge:g}")
+            if self.le is not None and v > self.le:
+                raise ValueError(f"{v:g} is above the maximum {self.le:g}")
         return d
 
-    return AfterValidator(check)
+
+def _bounded(lo: float | None, hi: float | None, optional: bool = False) -> Any:
+    rng = DatedRange(lo, hi, optional)
+    return Annotated[Dated, rng, AfterValidator(rng)]
 
 
-DatedShare = Annotated[Dated, _bounded(0.0, 1.0)]
-DatedTarget = Annotated[Dated, _bounded(0.0, 1.0, optional=True)]
-DatedCount = Annotated[Dated, _bounded(0.0, 1e6)]
-DatedRatio = Annotated[Dated, _bounded(0.0, 20.0)]
-DatedMonths = Annotated[Dated, _bounded(1.0, 120.0)]
-DatedRestMonths = Annotated[Dated, _bounded(0.0, 120.0)]
+def bounds(info: FieldInfo) -> tuple[float | None, float | None]:
+    """A field's valid range, plain number or dated lever alike (None where open)."""
+    lo = hi = None
+    for m in info.metadata:
+        lo = getattr(m, "ge", lo)
+        hi = getattr(m, "le", hi)
+    return lo, hi
+
+
+DatedShare = _bounded(0.0, 1.0)
+DatedTarget = _bounded(0.0, 1.0, optional=True)
+DatedCount = _bounded(0.0, 1e6)
+DatedRatio = _bounded(0.0, 20.0)
+DatedMonths = _bounded(1.0, 120.0)
+DatedRestMonths = _bounded(0.0, 120.0)
 
 
 def param(default: Any, doc: str, *, unit: str, source: str, ge: float | None = None,

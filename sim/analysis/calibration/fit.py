@@ -355,25 +355,11 @@ def load_config(path: Path | str) -> Config:
                  _file(path, "fitted", raw.get("fitted"), must_exist=False), seed, step,
                  _modes(path, raw.get("modes")), tuple(params.values()), levers,
                  _inertia(path, raw.get("inertia")), notes)
-    check_placements(cfg, unfitted_base(cfg.scenario))
+    check_placements(cfg, loading.resolve(cfg.scenario, calibrated=False))
     return cfg
 
 
 # -- placing parameter values into a scenario -----------------------------------------------
-
-
-def unfitted_base(scenario: Path) -> dict[str, Any]:
-    """The scenario's merged data without its ``calibration`` layer.
-
-    A calibration must not start from the fitted file it is about to replace (old keys would
-    leak into the new fit), so the ``extends`` chain is merged over the schema defaults with
-    every ``calibration = ...`` ignored.
-    """
-    data = loading._defaults()
-    for _, layer_data in loading._chain(scenario):
-        data = merge(data, {k: v for k, v in layer_data.items() if k != "calibration"})
-    data["calibration"] = None
-    return data
 
 
 def _at(data: dict[str, Any], key: str) -> Any:
@@ -979,7 +965,7 @@ def calibrate(cfg: Config, mode_name: str = "full", until: int | None = None, wo
               tick: Callable[[int], None] | None = None) -> Calibration:
     """Fit every agency, then simulate the fitted model with and without parameter uncertainty."""
     mode = cfg.modes[mode_name]
-    base = unfitted_base(cfg.scenario)
+    base = loading.resolve(cfg.scenario, calibrated=False)
     start_year = int(base["start_year"])
     seed = cfg.seed if cfg.seed is not None else int(base["seed"])
     figures = load_figures(cfg.observed, start_year)

@@ -1,0 +1,99 @@
+"""Whether a target is met: the one rule every command uses.
+
+A replication meets a target when women's share of the target's series, in the target's year,
+is at or above the target share. A replication in which the group is empty (nobody in that
+category that year, so the share is undefined) says nothing about the share: it is **left
+out**, and the probability of meeting is ``hits / n`` over the replications with a defined
+share, with ``n`` reported beside it. When every replication is empty the probability is
+undefined (``None``), not zero.
+
+``run`` (targets.csv and the report), ``compare`` (the change in the probability), ``sweep``
+(best points) and ``solve`` (the bisection) all call :func:`prob_meet` or :func:`meets`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import polars as pl
+
+from sim.scenario.targets import UnTarget
+
+
+def meets(shares: np.ndarray, target: float) -> np.ndarray:
+    """Per replication: 1.0 met, 0.0 not met, NaN where the share is undefined."""
+    shares = np.asarray(shares, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isfinite(shares), (shares >= target).astype(float), np.nan)
+
+
+def prob_meet(shares: np.ndarray, target: float, axis: int | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``(hits, n)``: replications meeting the target and replications with a defined share
+    (along ``axis``; all of them when None). The probability is ``hits / n`` where ``n > 0``."""
+    m = meets(shares, target)
+    return np.nansum(m, axis=axis), np.sum(np.isfinite(m), axis=axis)
+
+
+def probability(hits: np.ndarray | float, n: np.ndarray | int) -> np.ndarray | float | None:
+    """``hits / n``, undefined (None for scalars, NaN in arrays) where ``n`` is 0."""
+    if np.ndim(n) == 0:
+        return float(hits) / float(n) if n else None
+    n = np.asarray(n, dtype=float)
+    return np.where(n > 0, np.asarray(hits, dtype=float) / np.maximum(n, 1), np.nan)
+
+
+TARGET_COLUMNS = {"target_id": pl.Utf8, "series": pl.Utf8, "year": pl.Int64,
+                  "target": pl.Float64, "p05": pl.Float64, "p50": pl.Float64,
+                  "p95": pl.Float64, "prob_meet": pl.Float64, "first_year_p50": pl.Int64}
+
+
+def evaluate(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) -> pl.DataFrame:
+    """One row per modelled target whose year the horizon reaches: the share's 5/50/95
+    percentiles in the target year, the probability of meeting it and the first year the
+    median reaches it."""
+    rows = []
+    for t in targets:
+        if t.series is None or t.year > horizon:
+            continue
+        shares = runs.filter(pl.col("series") == t.series).select("replication", "year", "share")
+        in_year = shares.filter(pl.col("year") == t.year)["share"].drop_nulls()
+        if in_year.len() == 0:
+            continue
+        hits, n = prob_meet(in_year.to_numpy(), t.target)
+        medians = (shares.group_by("year").agg(pl.col("share").median()).sort("year")
+                   .filter(pl.col("share") >= t.target))
+        rows.append({
+            "target_id": t.target_id, "series": t.series, "year": t.year, "target": t.target,
+            "p05": in_year.quantile(0.05, "linear"), "p50": in_year.quantile(0.5, "linear"),
+            "p95": in_year.quantile(0.95, "linear"),
+            "prob_meet": probability(hits, n),
+            "first_year_p50": int(medians["year"][0]) if medians.height else None,
+        })
+    return pl.DataFrame(rows, schema=TARGET_COLUMNS)
+
+
+def target_table(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) -> pl.DataFrame:
+    """One row per target the horizon reaches: the forecast (:func:`evaluate`) plus the
+    target's kind, status and confidence, the Monte Carlo error of ``prob_meet``, and the
+    targets no model series stands for (formed police units), with empty forecasts."""
+    forecast = evaluate(runs, tuple(targets), horizon)
+    n = runs["replication"].n_unique()
+    info = pl.DataFrame([{"target_id": t.target_id, "kind": t.kind, "status": t.status,
+                          "confidence": t.confidence, "modelled": t.series is not None,
+                          "series_": t.series, "year_": t.year, "target_": t.target}
+                         for t in targets if t.year <= horizon],
+                        schema={"target_id": pl.Utf8, "kind": pl.Utf8, "status": pl.Utf8,
+                                "confidence": pl.Utf8, "modelled": pl.Boolean,
+                                "series_": pl.Utf8, "year_": pl.Int64, "target_": pl.Float64})
+    table = info.join(forecast, on="target_id", how="left", maintain_order="left")
+    return table.with_columns(
+        pl.col("series").fill_null(pl.col("series_")),
+        pl.col("year").fill_null(pl.col("year_")),
+        pl.col("target").fill_null(pl.col("target_")),
+        (pl.col("prob_meet") * (1 - pl.col("prob_meet")) / n).sqrt().alias("prob_meet_se"),
+        pl.lit(n, pl.Int64).alias("n_replications"),
+    ).select("target_id", "series", "year", "target", "p05", "p50", "p95", "prob_meet",
+             "first_year_p50", "prob_meet_se", "n_replications", "kind", "status", "confidence",
+             "modelled")

@@ -1,0 +1,214 @@
+"""Flows from intake through service to deployment: the Sankey diagrams and the table of
+what each link counts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import polars as pl
+
+from sim.model.series import AF, BY_ID, DEMA, DESTINATIONS, POLICE
+from sim.reports.charts import plain
+from sim.reports.style import (
+    AGENCY_NAMES,
+    MEN_COLOUR,
+    WOMEN_COLOUR,
+    count_interval,
+    rgba,
+)
+
+# -- flows: the Sankey diagrams ------------------------------------------------------------------
+
+Term = tuple[int, str, str]   # (sign, quantity, series): quantity in start|end|entries|exits|value
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One link of a Sankey diagram and the output columns it is computed from."""
+
+    source: str
+    target: str
+    terms: tuple[Term, ...]
+    counts: str                  # what the link counts, in words
+
+
+def _destination(series_id: str) -> str:
+    return BY_ID[series_id].description.split(" to ", 1)[-1]
+
+
+def agency_flows(agency: str) -> tuple[Flow, ...]:
+    """The links for one agency, each derived from runs.parquet columns of stock series
+    (start = last year's ``total_end``, ``entries``, ``exits``, ``total_end``) and of flow and
+    deployment series (their yearly ``women``/``total``)."""
+    if agency == AF:
+        c, m = "armed_forces.conscripts.serving", "armed_forces.military"
+        deployed = [f"armed_forces.deployed.{d}" for d in DESTINATIONS[AF]]
+        staff = "Military staff (rank and file, leaders)"
+        return (
+            Flow("Called up as conscripts", "Conscript service", ((1, "entries", c),),
+                 "people called up in the year (entries into conscript service)"),
+            Flow("Conscripts serving on 1 January", "Conscript service", ((1, "start", c),),
+                 "conscripts in service at the start of the year"),
+            Flow("Conscript service", "Left conscript service (finished, continued or dropped "
+                 "out)", ((1, "exits", c),), "conscripts whose service ended in the year, "
+                 "whether they continued into the staff, finished or dropped out (the outputs "
+                 "do not separate these)"),
+            Flow("Conscript service", "Conscripts serving on 31 December", ((1, "end", c),),
+                 "conscripts still in service at the end of the year"),
+            Flow("Entered the staff (continuing conscripts, direct recruits)", staff,
+                 ((1, "entries", m),), "people who joined the rank and file in the year, from "
+                 "conscription or by direct recruitment (not separated in the outputs)"),
+            Flow("Military staff on 1 January", staff, ((1, "start", m),),
+                 "military staff at the start of the year"),
+            *(Flow(staff, f"Deployed: {_destination(s)}", ((1, "value", s),),
+                   f"distinct persons deployed to {_destination(s)} during the year "
+                   "(abroad on 1 January counts)") for s in deployed),
+            Flow(staff, "Left the military staff", ((1, "exits", m),),
+                 "staff who left the Armed Forces in the year"),
+            Flow(staff, "Not deployed (staff on 31 December, net)",
+                 ((1, "end", m), *((-1, "value", s) for s in deployed)),
+                 "staff on 31 December minus the persons deployed in the year (someone deployed "
+                 "who also left is subtracted twice, so this is a slight undercount)"),
+        )
+    if agency == DEMA:
+        s, pool = "dema.staff", "dema.international_pool"
+        posted = [f"dema.posted.{d}" for d in DESTINATIONS[DEMA]]
+        staff = "DEMA staff (uniformed, civilian, managers)"
+        pool_node = "International Personnel Pool on 31 December"
+        return (
+            Flow("Called up as conscripts", "DEMA conscript service",
+                 ((1, "value", "dema.conscripts.intake"),), "people called up in the year"),
+            Flow("DEMA conscript service", "Completed conscription",
+                 ((1, "value", "dema.conscripts"),), "conscripts completing service in the "
+                 "year (mostly called up the year before: not the same people as the call-ups)"),
+            Flow("Entered the staff (continuing conscripts, recruits)", staff,
+                 ((1, "entries", s),), "people who joined the staff in the year"),
+            Flow("Staff on 1 January", staff, ((1, "start", s),),
+                 "staff at the start of the year"),
+            Flow(staff, "Left the staff", ((1, "exits", s),), "staff who left DEMA in the year"),
+            Flow(staff, "Staff on 31 December", ((1, "end", s),), "staff at the end of the year"),
+            *(Flow(pool_node, f"Posted on 31 December: {_destination(p)}", ((1, "value", p),),
+                   f"pool members posted to {_destination(p)} on 31 December (a stock: the "
+                   "plan's DEMA figures are stocks at a date)") for p in posted),
+            Flow(pool_node, "Pool members at home on 31 December",
+                 ((1, "value", pool), *((-1, "value", p) for p in posted)),
+                 "pool members (staff and external) not posted on 31 December"),
+        )
+    st, cad, off = "police.students", "police.cadets", "police.officers"
+    posted = [f"police.posted.{d}" for d in DESTINATIONS[POLICE]]
+    education = "Police education (students, cadets)"
+    force = "Police officers (incl. leaders)"
+    return (
+        Flow("Admitted to the academy", education, ((1, "entries", st),),
+             "students admitted in the year"),
+        Flow("Students and cadets on 1 January", education,
+             ((1, "start", st), (1, "start", cad)), "students and cadets at the start of the year"),
+        Flow(education, "Left the education", ((1, "exits", st), (1, "exits", cad),
+                                               (-1, "entries", cad), (-1, "entries", off)),
+             "students and cadets who dropped out in the year"),
+        Flow(education, "Students and cadets on 31 December", ((1, "end", st), (1, "end", cad)),
+             "students and cadets at the end of the year"),
+        Flow(education, force, ((1, "entries", off),),
+             "cadets who became officers in the year (the only way into the officers)"),
+        Flow("Officers on 1 January", force, ((1, "start", off),),
+             "officers and leaders at the start of the year"),
+        *(Flow(force, f"Posted: {_destination(p)}", ((1, "value", p),),
+               f"distinct officers posted to {_destination(p)} during the year") for p in posted),
+        Flow(force, "Left the police", ((1, "exits", off),), "officers who left in the year"),
+        Flow(force, "Not posted (officers on 31 December, net)",
+             ((1, "end", off), *((-1, "value", p) for p in posted)),
+             "officers on 31 December minus those posted in the year (a slight undercount)"),
+    )
+
+
+QUANTITY_COLUMNS = {"start": ("women_end", "total_end"), "end": ("women_end", "total_end"),
+                    "entries": ("entries_women", "entries_total"),
+                    "exits": ("exits_women", "exits_total"), "value": ("women", "total")}
+
+
+def flow_values(runs: pl.DataFrame, flows: Sequence[Flow], year: int) -> np.ndarray:
+    """Per flow, gender (women, men) and replication: the link's value in ``year``.
+
+    Shape ``[flow, 2, replication]``, replications in order. ``start`` reads the previous
+    year's year-end stock, so ``year`` must be after the first simulated year.
+    """
+    needed = {s for f in flows for _, _, s in f.terms}
+    frame = runs.filter(pl.col("series").is_in(list(needed))
+                        & pl.col("year").is_in([year - 1, year])).sort("replication")
+    cache: dict[tuple[str, str], np.ndarray] = {}
+
+    def pair(quantity: str, series: str) -> np.ndarray:
+        key = (quantity, series)
+        if key not in cache:
+            y = year - 1 if quantity == "start" else year
+            rows = frame.filter((pl.col("series") == series) & (pl.col("year") == y))
+            women_col, total_col = QUANTITY_COLUMNS[quantity]
+            women = rows[women_col].fill_null(0).to_numpy().astype(float)
+            total = rows[total_col].fill_null(0).to_numpy().astype(float)
+            cache[key] = np.stack([women, total - women])
+        return cache[key]
+
+    return np.stack([sum(sign * pair(q, s) for sign, q, s in f.terms) for f in flows])
+
+
+def sankey_figure(runs: pl.DataFrame, agency: str, years: Sequence[int], default: int) -> go.Figure:
+    """One agency's flows, one link per gender; a menu picks the year. Link values are the
+    mean over replications, the hover adds the 90% interval."""
+    flows = agency_flows(agency)
+    nodes = list(dict.fromkeys([n for f in flows for n in (f.source, f.target)]))
+    source = [nodes.index(f.source) for f in flows for _ in (0, 1)]
+    target = [nodes.index(f.target) for f in flows for _ in (0, 1)]
+    colours = [rgba(c, 0.45) for _ in flows for c in (WOMEN_COLOUR, MEN_COLOUR)]
+    per_year = {y: _sankey_links(flow_values(runs, flows, y), flows) for y in years}
+    value, custom = per_year[default]
+    fig = go.Figure(go.Sankey(
+        arrangement="snap", valueformat=",.0f",
+        node=dict(label=[plain(n) for n in nodes], pad=14, thickness=14,
+                  color="#bbb", line=dict(color="#777", width=0.5),
+                  hovertemplate="%{label}: %{value:,.0f} (mean, both genders)<extra></extra>"),
+        link=dict(source=source, target=target, value=value, customdata=custom, color=colours,
+                  hovertemplate="%{customdata}<extra></extra>")))
+    title = (f"{AGENCY_NAMES[agency]}: flows in {{}} (purple = women, blue = men; "
+             "mean of replications)")
+    buttons = [dict(label=str(y), method="update",
+                    args=[{"link.value": [per_year[y][0]], "link.customdata": [per_year[y][1]]},
+                          {"title.text": title.format(y)}]) for y in years]
+    fig.update_layout(title=dict(text=title.format(default), x=0.01), height=520,
+                      font=dict(size=11), margin=dict(l=20, r=20, t=90, b=20),
+                      updatemenus=[dict(buttons=buttons, direction="down", x=1.0, xanchor="right",
+                                        y=1.13, yanchor="top", showactive=True,
+                                        active=list(years).index(default))],
+                      annotations=[dict(text="year:", x=0.87, xref="paper", y=1.11,
+                                        yref="paper", showarrow=False, xanchor="right")])
+    return fig
+
+
+def _sankey_links(values: np.ndarray, flows: Sequence[Flow]) -> tuple[list[float], list[str]]:
+    """Mean link values (negative means, impossible but for rounding, drawn as 0) and hovers."""
+    mean = values.mean(axis=2)
+    lo, hi = np.percentile(values, 5, axis=2), np.percentile(values, 95, axis=2)
+    out_v, out_c = [], []
+    for i, f in enumerate(flows):
+        for g, who in enumerate(("Women", "Men")):
+            out_v.append(round(max(float(mean[i, g]), 0.0), 2))
+            out_c.append(f"{plain(f.source)} → {plain(f.target)}<br>{who}: "
+                         f"{count_interval(mean[i, g], lo[i, g], hi[i, g])} (mean, 90% interval)")
+    return out_v, out_c
+
+
+def flow_table_rows(runs: pl.DataFrame, agency: str, year: int) -> list[list[Any]]:
+    flows = agency_flows(agency)
+    v = flow_values(runs, flows, year)
+    rows = []
+    for i, f in enumerate(flows):
+        cells = []
+        for g in (0, 1):
+            x = v[i, g]
+            cells.append(count_interval(x.mean(), np.percentile(x, 5), np.percentile(x, 95)))
+        rows.append([f"{f.source} → {f.target}", f.counts, *cells])
+    return rows
+
+

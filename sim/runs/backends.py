@@ -1,0 +1,135 @@
+"""Where simulations run: in this process, in a local process pool, or on a Dask cluster.
+
+Every command that simulates many things (run, compare, calibrate, sweep, solve) hands plain
+picklable calls ``fn(*args)`` to one of these backends. A backend only runs calls; what a call
+computes, and the order its results are put back in, is the caller's business, so results
+never depend on which backend ran them or on how many workers it had.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, Callable, Protocol, Sequence
+
+from sim.scenario.loading import InputError
+
+
+def default_workers() -> int:
+    return max(1, os.cpu_count() or 1)
+
+
+class Backend(Protocol):
+    """Runs calls and says when they are done (futures-like)."""
+
+    workers: int      # how many calls run at once
+    capacity: int     # how many calls to keep in flight
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...
+
+    def wait_any(self, futures: list[Any]) -> list[Any]: ...
+
+    def close(self) -> None: ...
+
+
+class InlineBackend:
+    """One worker: calls run in this process, one at a time, when submitted."""
+
+    workers = 1
+    capacity = 1
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        fut: Future = Future()
+        try:
+            fut.set_result(fn(*args))
+        except Exception as err:  # the caller decides what a failure means
+            fut.set_exception(err)
+        return fut
+
+    def wait_any(self, futures: list[Future]) -> list[Future]:
+        return list(wait(futures, return_when=FIRST_COMPLETED).done)
+
+    def close(self) -> None:
+        pass
+
+
+class PoolBackend:
+    """A local process pool; a pool broken by a dead worker is replaced for the retries."""
+
+    def __init__(self, workers: int):
+        self.workers = workers
+        self.capacity = 2 * workers
+        self.pool = ProcessPoolExecutor(max_workers=workers)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        try:
+            return self.pool.submit(fn, *args)
+        except BrokenProcessPool:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+            self.pool = ProcessPoolExecutor(max_workers=self.workers)
+            return self.pool.submit(fn, *args)
+
+    def wait_any(self, futures: list[Future]) -> list[Future]:
+        return list(wait(futures, return_when=FIRST_COMPLETED).done)
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+class DaskBackend:
+    """A running Dask distributed scheduler (``tcp://HOST:PORT``); the workers need this
+    package installed. Results come back to this process, which alone writes files."""
+
+    def __init__(self, address: str, timeout: str = "20s"):
+        try:
+            from distributed import Client
+        except ImportError:
+            raise InputError("--dask", None, "needs dask[distributed]: pip install "
+                             "'wps-deploy-sim[dask]'") from None
+        try:
+            self.client = Client(address, timeout=timeout)
+        except (OSError, TimeoutError, ValueError) as err:
+            raise InputError("--dask", None, f"cannot reach a Dask scheduler at {address}: "
+                             f"{err}") from None
+        threads = sum(self.client.nthreads().values())
+        self.workers = max(1, threads)
+        self.capacity = max(4, 2 * threads)
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
+        name = getattr(fn, "__name__", "call")
+        return self.client.submit(fn, *args, pure=False, key=f"{name}-{uuid.uuid4().hex}")
+
+    def wait_any(self, futures: list[Any]) -> list[Any]:
+        from distributed import wait as dask_wait
+
+        return list(dask_wait(futures, return_when="FIRST_COMPLETED").done)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def backend_for(workers: int, dask: str | None = None) -> Backend:
+    if dask:
+        return DaskBackend(dask)
+    return InlineBackend() if workers <= 1 else PoolBackend(workers)
+
+
+def run_ordered(backend: Backend, fn: Callable[..., Any], calls: Sequence[tuple],
+                on_result: Callable[[Any], None] | None = None) -> list[Any]:
+    """``[fn(*call) for call in calls]`` on the backend, at most ``capacity`` in flight;
+    results in the order of ``calls`` whatever order they finish in."""
+    results: list[Any] = [None] * len(calls)
+    pending: dict[Any, int] = {}
+    next_call = 0
+    while next_call < len(calls) or pending:
+        while next_call < len(calls) and len(pending) < backend.capacity:
+            pending[backend.submit(fn, *calls[next_call])] = next_call
+            next_call += 1
+        for fut in backend.wait_any(list(pending)):
+            i = pending.pop(fut)
+            results[i] = fut.result()
+            if on_result:
+                on_result(results[i])
+    return results
