@@ -11,8 +11,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sim.analysis.calibration.fit import (AgencyObjective, Simulator, comparable, fit_agency, load_config,
-                             load_figures, placement)
+from sim.analysis.calibration.fit import fit_agency
+from sim.analysis.calibration.objective import AgencyObjective
+from sim.analysis.calibration.simulator import Simulator
+from sim.analysis.calibration.figures import comparable, load_figures
+from sim.analysis.calibration.config import load_config, placement
 from sim.scenario.loading import resolve
 from sim.commands.cli import main
 from sim.scenario.dated import month_number
@@ -289,7 +292,7 @@ def test_either_a_flat_profile_or_a_weak_data_weight_marks_a_parameter_as_held_b
 
 
 def test_a_profile_does_not_throw_parameters_the_figures_cannot_see_to_their_bounds():
-    from sim.analysis.calibration.fit import _conditional
+    from sim.analysis.calibration.posterior import _conditional
     r0 = np.array([0.1])
     # One figure: parameter 0 moves it strongly, parameter 1 barely (its Jacobian column is
     # Monte Carlo noise). Undamped least squares would move parameter 1 by ~1e4 and clip it

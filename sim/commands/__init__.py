@@ -1,1 +1,5 @@
-"""One module per command of ``run_scenario.py``; each defines ``register(subparsers)``."""
+"""Commands: the command line, one module per command (validate, run, compare, calibrate,
+sweep, solve, schema), each importing the heavy layers only when it runs.
+
+May import: every layer.
+"""

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING
 from sim.commands.run import positive
 
 if TYPE_CHECKING:
-    from sim.analysis.calibration.fit import Calibration, Figure
+    from sim.analysis.calibration.fit import Calibration
+    from sim.analysis.calibration.figures import Figure
 
 CONFIG = Path("calibration/config.toml")
 OUT = Path("outputs/calibration")
@@ -100,7 +101,8 @@ def write(cal: Calibration, out: Path, command: str) -> list[Path]:
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.analysis.calibration.fit import calibrate, load_config
+    from sim.analysis.calibration.fit import calibrate
+    from sim.analysis.calibration.config import load_config
     from sim.runs.outputs import claim_folder
     from sim.runs.backends import default_workers
 

@@ -22,13 +22,9 @@ import tomli_w
 from pydantic import BaseModel
 
 from sim import __version__
-from sim.analysis.calibration.fit import (
-    PROFILE_LEVEL,
-    REFERENCE_RE,
-    AgencyFit,
-    Calibration,
-    FreeParameter,
-)
+from sim.analysis.calibration.fit import Calibration
+from sim.analysis.calibration.posterior import PROFILE_LEVEL, AgencyFit
+from sim.analysis.calibration.config import REFERENCE_RE, FreeParameter
 from sim.model.series import BY_ID
 from sim.analysis.intervals import Z90
 from sim.reports.style import pct
