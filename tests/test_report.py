@@ -16,7 +16,7 @@ from sim.scenario.loading import fitted_parameters, load_scenario
 from sim.model.replication import ReplicationResult, build
 from sim.reports.forecast import scenario_report
 from sim.reports.provenance import SET_BY_SCENARIO, parameters
-from sim.reports.flows import agency_flows, flow_values
+from sim.reports.flows import FlowCube, agency_flows, flow_values
 from sim.reports.style import category_title, pct_interval
 from sim.analysis.attainment import target_table
 from sim.analysis.summary import summary_frame
@@ -89,7 +89,7 @@ def test_sankey_service_nodes_balance_in_every_replication(run_dir):
                          (POLICE, "Police education (students, cadets)"),
                          (POLICE, "Police officers (incl. leaders)")):
         flows = agency_flows(agency)
-        v = flow_values(runs, flows, 2028)
+        v = flow_values(FlowCube.of(runs), flows, 2028)
         inflow = sum(v[i] for i, f in enumerate(flows) if f.target == node)
         outflow = sum(v[i] for i, f in enumerate(flows) if f.source == node)
         np.testing.assert_array_equal(inflow, outflow, err_msg=f"{agency}: {node}")
@@ -111,7 +111,7 @@ def test_sankey_links_are_the_model_transitions():
         flows = agency_flows(agency)
         i = next(k for k, f in enumerate(flows) if f.target == target
                  and (source is None or f.source == source))
-        return flow_values(runs, flows, year)[i, :, 0]
+        return flow_values(FlowCube.of(runs), flows, year)[i, :, 0]
 
     police = by[POLICE]
     t = police.roster.transitions[y]

@@ -129,29 +129,46 @@ QUANTITY_COLUMNS = {"start": ("women_end", "total_end"), "end": ("women_end", "t
                     "exits": ("exits_women", "exits_total"), "value": ("women", "total")}
 
 
-def flow_values(runs: pl.DataFrame, flows: Sequence[Flow], year: int) -> np.ndarray:
+@dataclass(frozen=True)
+class FlowCube:
+    """Every quantity a flow reads, as arrays ``[series, year, replication]`` (nulls as 0),
+    built from the runs in one sort so each link is plain array arithmetic."""
+
+    series: dict[str, int]
+    years: dict[int, int]
+    columns: dict[str, np.ndarray]
+
+    @classmethod
+    def of(cls, runs: pl.DataFrame) -> FlowCube:
+        cols = sorted({c for pair in QUANTITY_COLUMNS.values() for c in pair})
+        frame = runs.select("series", "year", "replication", *cols).sort(
+            "series", "year", "replication")
+        series = frame["series"].unique(maintain_order=True).to_list()
+        years = frame["year"].unique(maintain_order=True).to_list()
+        shape = (len(series), len(years), frame["replication"].n_unique())
+        if frame.height != shape[0] * shape[1] * shape[2]:
+            raise ValueError("runs do not hold every series and year for every replication")
+        return cls({s: i for i, s in enumerate(series)}, {y: i for i, y in enumerate(years)},
+                   {c: frame[c].fill_null(0).to_numpy().astype(float).reshape(shape)
+                    for c in cols})
+
+    def pair(self, quantity: str, series: str, year: int) -> np.ndarray:
+        """Women and men (``[2, replication]``) of one quantity; ``start`` reads the year-end
+        stock of the year before."""
+        y = self.years[year - 1 if quantity == "start" else year]
+        women_col, total_col = QUANTITY_COLUMNS[quantity]
+        women = self.columns[women_col][self.series[series], y]
+        return np.stack([women, self.columns[total_col][self.series[series], y] - women])
+
+
+def flow_values(cube: FlowCube, flows: Sequence[Flow], year: int) -> np.ndarray:
     """Per flow, gender (women, men) and replication: the link's value in ``year``.
 
     Shape ``[flow, 2, replication]``, replications in order. ``start`` reads the previous
     year's year-end stock, so ``year`` must be after the first simulated year.
     """
-    needed = {s for f in flows for _, _, s in f.terms}
-    frame = runs.filter(pl.col("series").is_in(list(needed))
-                        & pl.col("year").is_in([year - 1, year])).sort("replication")
-    cache: dict[tuple[str, str], np.ndarray] = {}
-
-    def pair(quantity: str, series: str) -> np.ndarray:
-        key = (quantity, series)
-        if key not in cache:
-            y = year - 1 if quantity == "start" else year
-            rows = frame.filter((pl.col("series") == series) & (pl.col("year") == y))
-            women_col, total_col = QUANTITY_COLUMNS[quantity]
-            women = rows[women_col].fill_null(0).to_numpy().astype(float)
-            total = rows[total_col].fill_null(0).to_numpy().astype(float)
-            cache[key] = np.stack([women, total - women])
-        return cache[key]
-
-    return np.stack([sum(sign * pair(q, s) for sign, q, s in f.terms) for f in flows])
+    return np.stack([sum(sign * cube.pair(q, s, year) for sign, q, s in f.terms)
+                     for f in flows])
 
 
 def sankey_figure(runs: pl.DataFrame, agency: str, years: Sequence[int], default: int) -> go.Figure:
@@ -162,7 +179,8 @@ def sankey_figure(runs: pl.DataFrame, agency: str, years: Sequence[int], default
     source = [nodes.index(f.source) for f in flows for _ in (0, 1)]
     target = [nodes.index(f.target) for f in flows for _ in (0, 1)]
     colours = [rgba(c, 0.45) for _ in flows for c in (WOMEN_COLOUR, MEN_COLOUR)]
-    per_year = {y: _sankey_links(flow_values(runs, flows, y), flows) for y in years}
+    cube = FlowCube.of(runs)
+    per_year = {y: _sankey_links(flow_values(cube, flows, y), flows) for y in years}
     value, custom = per_year[default]
     fig = go.Figure(go.Sankey(
         arrangement="snap", valueformat=",.0f",
@@ -201,7 +219,7 @@ def _sankey_links(values: np.ndarray, flows: Sequence[Flow]) -> tuple[list[float
 
 def flow_table_rows(runs: pl.DataFrame, agency: str, year: int) -> list[list[Any]]:
     flows = agency_flows(agency)
-    v = flow_values(runs, flows, year)
+    v = flow_values(FlowCube.of(runs), flows, year)
     rows = []
     for i, f in enumerate(flows):
         cells = []
