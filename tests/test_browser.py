@@ -44,10 +44,11 @@ def scenario_file(folder: Path, stem: str, parent: Path, name: str, description:
     return path
 
 
-def open_page(page: Path) -> dict[str, str]:
-    """Chromium's DOM after the page has loaded: the attributes of ``<html>`` and ``<body>``."""
-    done = subprocess.run([CHROMIUM, *FLAGS, "--dump-dom", page.as_uri()], capture_output=True,
-                          text=True, timeout=180)
+def open_page(page: Path, width: int = 1280, height: int = 800) -> dict[str, str]:
+    """Chromium's DOM after the page has loaded in a ``width`` x ``height`` window: the
+    attributes of ``<html>`` and ``<body>``."""
+    done = subprocess.run([CHROMIUM, *FLAGS, f"--window-size={width},{height}", "--dump-dom",
+                           page.as_uri()], capture_output=True, text=True, timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     attrs: dict[str, str] = {}
     for tag in ("html", "body"):
@@ -111,3 +112,46 @@ def test_the_sweep_report_draws_every_figure_without_errors(tmp_path):
     assert main(["sweep", str(sweep), "--replications", "1", "--workers", "1", "--quiet",
                  "--out", str(out)]) == 0
     assert_drawn(out / "report.html")
+
+
+# -- the verdict first, on screen and on paper ----------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_report(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run") / "out"
+    assert main(["run", str(BASELINE), "--replications", "2", "--workers", "1", "--quiet",
+                 "--out", str(out)]) == 0
+    return out / "report.html"
+
+
+@pytest.mark.parametrize("width", [1024, 1280, 1400])
+def test_the_verdict_is_in_the_first_screen_and_nothing_overflows(run_report, width):
+    status = open_page(run_report, width, 800)
+    assert status.get("data-script-errors") == "0", status.get("data-script-error-text")
+    assert int(status["data-verdict-bottom"]) <= 800, status["data-verdict-bottom"]
+    assert status["data-overflow-x"] == "no"
+
+
+def print_to_pdf(page: Path, pdf: Path) -> list[str]:
+    """Chromium's default print of the page (A4 from the page's own stylesheet), as text per
+    PDF page."""
+    pypdf = pytest.importorskip("pypdf")
+    done = subprocess.run([CHROMIUM, *FLAGS, "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
+                           page.as_uri()], capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0 and pdf.exists(), done.stderr[-2000:]
+    # Ligatures (ﬀ, ﬁ) come out of the PDF as single glyphs; fold them back for matching.
+    fold = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl"})
+    return [" ".join(p.extract_text().translate(fold).split())
+            for p in pypdf.PdfReader(str(pdf)).pages]
+
+
+def test_the_printed_report_keeps_every_verdict_column_on_page_one(run_report, tmp_path):
+    pages = print_to_pdf(run_report, tmp_path / "report.pdf")
+    first = pages[0]
+    for header in ("target", "verdict", "chance of meeting it", "women needed",
+                   "women forecast"):
+        assert header in first, f"{header!r} missing from the printed summary page"
+    assert "UN military contingents: 15% by 2028" in first
+    assert any(v in first for v in ("on track", "at risk", "off track"))
+    assert len(pages) > 1   # the summary prints as a page of its own, the detail after it

@@ -13,6 +13,7 @@ undefined (``None``), not zero.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -44,9 +45,42 @@ def probability(hits: np.ndarray | float, n: np.ndarray | int) -> np.ndarray | f
     return np.where(n > 0, np.asarray(hits, dtype=float) / np.maximum(n, 1), np.nan)
 
 
+ON_TRACK = 0.8    # P(met) at or above: on track
+OFF_TRACK = 0.2   # P(met) at or below: off track; in between: at risk
+
+
+def verdict(p: float | None) -> str:
+    """The plain-words verdict of a probability of meeting a target (thresholds above)."""
+    if p is None or not math.isfinite(p):
+        return "not measurable"
+    return "on track" if p >= ON_TRACK else "off track" if p <= OFF_TRACK else "at risk"
+
+
+def women_needed(target: float, group: float | None) -> int | None:
+    """Women a group of ``group`` people must hold to reach the target share (whole persons,
+    rounded up, as deployment's ``target_share`` does)."""
+    if group is None or not math.isfinite(group):
+        return None
+    return math.ceil(round(target * group, 9))
+
+
+def headline_targets(targets: Sequence[UnTarget]) -> list[UnTarget]:
+    """The targets a verdict is given for: per category (UN military contingents, ..., a
+    national target), its latest stated year (2028 for the UN's, 2028 or 2030 for the
+    national ones), in the order of ``targets``."""
+    latest: dict[str, UnTarget] = {}
+    for t in targets:
+        category = t.target_id.rsplit(".", 1)[0]
+        if t.status == "stated" and (category not in latest or t.year > latest[category].year):
+            latest[category] = t
+    return list(latest.values())
+
+
 TARGET_COLUMNS = {"target_id": pl.Utf8, "series": pl.Utf8, "year": pl.Int64,
                   "target": pl.Float64, "p05": pl.Float64, "p50": pl.Float64,
-                  "p95": pl.Float64, "prob_meet": pl.Float64, "first_year_p50": pl.Int64}
+                  "p95": pl.Float64, "prob_meet": pl.Float64, "first_year_p50": pl.Int64,
+                  "women_p05": pl.Float64, "women_p50": pl.Float64, "women_p95": pl.Float64,
+                  "total_p50": pl.Float64}
 
 
 def evaluate(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) -> pl.DataFrame:
@@ -57,8 +91,10 @@ def evaluate(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) -> p
     for t in targets:
         if t.series is None or t.year > horizon:
             continue
-        shares = runs.filter(pl.col("series") == t.series).select("replication", "year", "share")
-        in_year = shares.filter(pl.col("year") == t.year)["share"].drop_nulls()
+        shares = runs.filter(pl.col("series") == t.series).select(
+            "replication", "year", "share", "women", "total")
+        group = shares.filter(pl.col("year") == t.year)
+        in_year = group["share"].drop_nulls()
         if in_year.len() == 0:
             continue
         hits, n = prob_meet(in_year.to_numpy(), t.target)
@@ -70,6 +106,10 @@ def evaluate(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) -> p
             "p95": in_year.quantile(0.95, "linear"),
             "prob_meet": probability(hits, n),
             "first_year_p50": int(medians["year"][0]) if medians.height else None,
+            "women_p05": group["women"].quantile(0.05, "linear"),
+            "women_p50": group["women"].quantile(0.5, "linear"),
+            "women_p95": group["women"].quantile(0.95, "linear"),
+            "total_p50": group["total"].quantile(0.5, "linear"),
         })
     return pl.DataFrame(rows, schema=TARGET_COLUMNS)
 
@@ -94,6 +134,12 @@ def target_table(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) 
         pl.col("target").fill_null(pl.col("target_")),
         (pl.col("prob_meet") * (1 - pl.col("prob_meet")) / n).sqrt().alias("prob_meet_se"),
         pl.lit(n, pl.Int64).alias("n_replications"),
+        pl.col("prob_meet").map_elements(verdict, return_dtype=pl.Utf8).fill_null(
+            "not measurable").alias("verdict"),
+        pl.struct("target", "total_p50").map_elements(
+            lambda r: women_needed(r["target"], r["total_p50"]), return_dtype=pl.Int64
+        ).alias("women_needed"),
     ).select("target_id", "series", "year", "target", "p05", "p50", "p95", "prob_meet",
              "first_year_p50", "prob_meet_se", "n_replications", "kind", "status", "confidence",
-             "modelled")
+             "modelled", "verdict", "women_p05", "women_p50", "women_p95", "total_p50",
+             "women_needed")

@@ -6,6 +6,7 @@ Shared by the run and compare reports."""
 from __future__ import annotations
 
 import math
+import textwrap
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
@@ -117,30 +118,36 @@ def add_observed(fig: go.Figure, observed: pl.DataFrame, series: str, row: int, 
 
 
 def add_milestones(fig: go.Figure, n_panels: int, cols: int) -> None:
-    """Vertical lines at the milestones in every panel, labelled in the first row.
+    """Vertical dashed lines at the milestones in every panel.
 
-    Shapes and labels are set in one layout update: Plotly's ``add_vline`` re-validates every
+    The lines carry no text: the milestones sit one year apart (2027, 2028, 2029), where any
+    label collides with its neighbours and with the target markers, so each chart's note names
+    them instead. Shapes are set in one layout update: Plotly's ``add_vline`` re-validates every
     shape on each call, which is quadratic in their number.
     """
-    shapes, labels = list(fig.layout.shapes), list(fig.layout.annotations)
+    shapes = list(fig.layout.shapes)
     for i in range(n_panels):
         x, y = ("x", "y") if i == 0 else (f"x{i + 1}", f"y{i + 1}")
         for m in MILESTONES:
             shapes.append(dict(type="line", x0=m.x, x1=m.x, xref=x, y0=0, y1=1,
                                yref=f"{y} domain", line=dict(color="#999", width=1, dash="dash")))
-            if i < cols:
-                labels.append(dict(x=m.x, y=1.0, xref=x, yref=f"{y} domain", text=m.short,
-                                   showarrow=False, textangle=-90, xanchor="right",
-                                   yanchor="top", font=dict(size=9, color="#666")))
-    fig.update_layout(shapes=shapes, annotations=labels)
+    fig.update_layout(shapes=shapes)
+
+
+def wrap_title(text: str, cols: int) -> str:
+    """A panel title broken into lines that fit its panel (about 40 characters a line in a
+    three-wide grid at 1024 px), so neighbouring titles never overlap."""
+    width = {1: 110, 2: 60}.get(cols, 40)
+    return "<br>".join(textwrap.wrap(text, width)) or text
 
 
 def panel_grid(panels: Sequence[Panel], cols: int) -> tuple[go.Figure, int, int]:
     """An empty grid of small multiples, one titled panel per series, `cols` wide at most."""
     cols = min(cols, len(panels))
     rows = math.ceil(len(panels) / cols)
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[p.title for p in panels],
-                        horizontal_spacing=0.07, vertical_spacing=min(0.12, 0.35 / rows))
+    fig = make_subplots(rows=rows, cols=cols,
+                        subplot_titles=[wrap_title(p.title, cols) for p in panels],
+                        horizontal_spacing=0.07, vertical_spacing=min(0.14, 0.4 / rows))
     return fig, rows, cols
 
 
@@ -178,7 +185,7 @@ def finish(fig: go.Figure, title: str, height: int, panel_titles: Sequence[str] 
                                                         x=0, font=dict(size=11)))
     fig.update_xaxes(showgrid=True, gridcolor="#eee")
     fig.update_yaxes(showgrid=True, gridcolor="#eee")
-    titles = set(panel_titles)
+    titles = set(panel_titles) | {wrap_title(t, c) for t in panel_titles for c in (1, 2, 3)}
     for a in fig.layout.annotations:
         if a.text in titles:
             a.font = dict(size=12)

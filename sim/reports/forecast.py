@@ -26,7 +26,7 @@ from typing import Any, Sequence
 import polars as pl
 
 from sim import __version__
-from sim.analysis.attainment import target_table
+from sim.analysis.attainment import OFF_TRACK, ON_TRACK, headline_targets, target_table
 from sim.model.series import AF, DEMA, POLICE
 from sim.reports.charts import (
     deployed_panels,
@@ -43,6 +43,7 @@ from sim.reports.style import (
     INTERVAL_NOTE,
     MILESTONES,
     category_title,
+    group_size,
     pct,
     pct_interval,
     probability,
@@ -88,6 +89,65 @@ HEADLINE_HEADER = ("target", "year", "target share", "status, confidence", "held
 
 
 
+# -- the verdict ---------------------------------------------------------------------------------
+
+VERDICT_HEADER = ("target", "verdict", "chance of meeting it", "women's share forecast "
+                  "(median, 90% interval)", "women needed", "women forecast (median, 90% "
+                  "interval)")
+GLOSSARY = (
+    ("replication", "One simulated future: the same scenario with different chance events "
+     "(who joins, leaves, is promoted or deployed). The report summarises many of them."),
+    ("chance of meeting it", "The share of replications in which women's share reaches the "
+     "target in the target's year. In brackets: its 90% Monte Carlo interval (Wilson), which "
+     "narrows with more replications."),
+    ("median, 90% interval", "Half of the replications end below the median; 90% of them "
+     "inside the interval (5th to 95th percentile)."),
+    ("women needed", "Whole women the group must hold to reach the target, for the group's "
+     "median size in the target year (rounded up, as deployment's target_share does)."),
+    ("stated / interpolated", "A stated target is published (the plan, section 2, or the UN "
+     "Uniformed Gender Parity Strategy); an interpolated one is +1 point a year between stated "
+     "years, not a published figure."),
+    ("confidence H / M / L", "How sure the figure's source is: H official or several sources, "
+     "M one secondary source, L inferred."),
+    ("deployed during the year", "Distinct persons abroad at any time in the year, counted "
+     "once (a post rotated twice counts two or three people)."),
+)
+
+
+def _verdict_row(t: UnTarget, r: dict[str, Any] | None, horizon: int) -> tuple[list[str], str]:
+    name = f"{category_title(t)}: {pct(t.target, 0)} by {t.year} ({t.status}, {t.confidence})"
+    if t.series is None:
+        return [name, "not modelled", "—", "Denmark sends no formed police units", "—", "—"], ""
+    if r is None or r["p50"] is None:
+        why = f"after the horizon ({horizon})" if t.year > horizon else "nobody in the group"
+        return [name, "not measurable", "—", why, "—", "—"], ""
+    group = r["total_p50"]
+    needed = (f"{r['women_needed']} of {group_size(t.series, group)}"
+              if r["women_needed"] is not None else "—")
+    women = f"{r['women_p50']:,.0f} ({r['women_p05']:,.0f}–{r['women_p95']:,.0f})"
+    return ([name, r["verdict"], probability(r["prob_meet"], r["n_replications"]),
+             pct_interval(r["p50"], r["p05"], r["p95"]), needed, women],
+            r["verdict"].replace(" ", "-"))
+
+
+def verdict_section(page: Page, table: pl.DataFrame, targets: Sequence[UnTarget],
+                    horizon: int, n: int) -> None:
+    """The answer first: each headline target's verdict, chance, forecast and gap in people."""
+    by_id = {r["target_id"]: r for r in table.iter_rows(named=True)}
+    rows, classes = [], []
+    for t in headline_targets(targets):
+        row, cls = _verdict_row(t, by_id.get(t.target_id), horizon)
+        rows.append(row)
+        classes.append(cls)
+    page.heading("Will the targets be met?")
+    page.table(VERDICT_HEADER, rows, classes, numeric=(2, 3, 5), cell_classes={1: "verdict"})
+    page.text(f"On track: at least a {ON_TRACK:.0%} chance of meeting the target in its year; "
+              f"off track: {OFF_TRACK:.0%} or less; at risk: in between. Based on {n} "
+              "replications. UN targets are held against the Danish personnel in that "
+              "category; the UN 'overall police' goal against all Danish posted police, a "
+              "proxy. Earlier and interpolated years are in the full table below.", note=True)
+
+
 # -- the page ------------------------------------------------------------------------------------
 
 
@@ -105,20 +165,17 @@ def scenario_report(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFram
     fitted = fitted if fitted is not None else Fitted()
     n = runs["replication"].n_unique()
     page = Page(f"Scenario report: {scenario.name}")
-    if scenario.description:
-        page.text(scenario.description)
-    page.text(f"{n} replications, seed {scenario.seed}, years {scenario.start_year}-"
-              f"{scenario.horizon}; wps-deploy-sim {__version__}. {INTERVAL_NOTE}", note=True)
+    with page.section("summary", "verdict"):
+        verdict_section(page, table, targets, scenario.horizon, n)
+        if scenario.description:
+            page.text(scenario.description)
+        page.text(f"{n} replications, seed {scenario.seed}, years {scenario.start_year}-"
+                  f"{scenario.horizon}; wps-deploy-sim {__version__}. {INTERVAL_NOTE}",
+                  note=True)
+    with page.details("What the words mean"):
+        page.glossary(GLOSSARY)
 
-    page.heading("Targets: will they be met?")
-    rows, classes = headline_rows(table, targets, scenario.horizon)
-    page.table(HEADLINE_HEADER, rows, classes, numeric=(1, 2, 5, 6))
-    page.text("P(meet): the share of replications at or above the target in its year, with "
-              "its Monte Carlo 90% interval (Wilson; it narrows with more replications). "
-              "Green: 90% or more; red: 10% or less. UN targets are "
-              "held against the Danish personnel in that category (military contingents, staff "
-              "officers and observers, individual police officers); the UN 'overall police' goal "
-              "against all Danish posted police, a proxy.", note=True)
+    page.heading("Every target, year by year")
     with page.details("Every yearly target (including the interpolated UN years)"):
         rows, classes = headline_rows(table, targets, scenario.horizon, stated_only=False)
         page.table(HEADLINE_HEADER, rows, classes, numeric=(1, 2, 5, 6))

@@ -34,7 +34,38 @@ p.note { color: #555; font-size: .9rem; max-width: 60rem; }
 .meets { background: #e6f4ea; } .misses { background: #fdecea; }
 .table-wrap { overflow-x: auto; max-width: 100%; }
 details { margin: .5rem 0 1rem; } summary { cursor: pointer; font-weight: 600; }
+section.summary { border: 1px solid #ccc; border-radius: 6px; padding: .25rem 1rem .5rem;
+                  margin: .5rem 0 1.5rem; }
+section.summary h2 { margin-top: .5rem; }
+tr.on-track td.verdict { background: #d8f0de; font-weight: 600; }
+tr.at-risk td.verdict { background: #fff1c2; font-weight: 600; }
+tr.off-track td.verdict { background: #f9d6d2; font-weight: 600; }
+dl.glossary dt { font-weight: 600; } dl.glossary dd { margin: 0 0 .4rem 1rem; color: #444; }
+@page { size: A4; margin: 12mm; }
+@media print {
+  body { max-width: none; padding: 0; font-size: 9.5pt; }
+  h1 { font-size: 15pt; } h2 { font-size: 12pt; break-after: avoid; }
+  table { width: 100%; font-size: 8pt; } th, td { padding: .1rem .25rem; }
+  td.num { white-space: normal; }
+  .table-wrap { overflow: visible; }
+  section.summary { break-after: page; border: none; padding: 0; }
+  .figure { min-height: 0; break-inside: avoid; }
+  details > summary { list-style: none; }
+  .modebar-container { display: none; }
+}
 """
+
+# Plotly sizes each chart in pixels for the screen; for print (A4 portrait is about 700 CSS px
+# wide inside the margins) the charts are laid out again at that width, and back afterwards.
+PRINT_FIT = """(function () {
+  function figs() { return document.querySelectorAll("div.plotly-graph-div"); }
+  window.addEventListener("beforeprint", function () {
+    figs().forEach(function (gd) { Plotly.relayout(gd, {width: 700, autosize: false}); });
+  });
+  window.addEventListener("afterprint", function () {
+    figs().forEach(function (gd) { Plotly.relayout(gd, {width: null, autosize: true}); });
+  });
+})();"""
 
 # Before plotly.js, so that an error in it or in any figure's script is caught too.
 WATCH_ERRORS = """window.reportErrors = [];
@@ -59,6 +90,10 @@ REPORT_STATUS = """(function () {
     b.figures = figs.length; b.figuresDrawn = done;
     b.scriptErrors = window.reportErrors.length;
     b.scriptErrorText = window.reportErrors.join(" | ");
+    var verdict = document.getElementById("verdict");
+    if (verdict) { b.verdictBottom = Math.round(verdict.querySelector("table")
+                                                .getBoundingClientRect().bottom); }
+    b.overflowX = document.documentElement.scrollWidth > window.innerWidth + 1 ? "yes" : "no";
     if (done < figs.length && tries > 0) { setTimeout(function () { status(tries - 1); }, 200); }
   }
   window.addEventListener("load", function () { status(25); });
@@ -88,9 +123,11 @@ class Page:
 
     def table(self, header: Sequence[str], rows: Iterable[Sequence[Any]],
               row_classes: Iterable[str] | None = None,
-              numeric: Sequence[int] = ()) -> "Page":
+              numeric: Sequence[int] = (), cell_classes: dict[int, str] | None = None
+              ) -> "Page":
         """A table; numbers (and the ``numeric`` columns, e.g. formatted intervals) are
         right-aligned, everything is escaped. Wide tables scroll rather than overflow."""
+        cell_classes = cell_classes or {}
         out = ['<div class="table-wrap"><table><thead><tr>',
                *(f"<th>{esc(h)}</th>" for h in header), "</tr></thead><tbody>"]
         classes = list(row_classes) if row_classes is not None else None
@@ -98,6 +135,7 @@ class Page:
             cls = f' class="{esc(classes[i])}"' if classes and classes[i] else ""
             cells = "".join(
                 f'<td class="num">{esc(c)}</td>' if isinstance(c, (int, float)) or j in numeric
+                else f'<td class="{esc(cell_classes[j])}">{esc(c)}</td>' if j in cell_classes
                 else f"<td>{esc(c)}</td>" for j, c in enumerate(row))
             out.append(f"<tr{cls}>{cells}</tr>")
         out.append("</tbody></table></div>")
@@ -113,9 +151,24 @@ class Page:
         finally:
             self.parts.append("</details>")
 
+    @contextmanager
+    def section(self, cls: str, section_id: str) -> Iterator["Page"]:
+        """A block with a class and an id (the verdict summary, which prints as page one)."""
+        self.parts.append(f'<section class="{esc(cls)}" id="{esc(section_id)}">')
+        try:
+            yield self
+        finally:
+            self.parts.append("</section>")
+
+    def glossary(self, terms: Sequence[tuple[str, str]]) -> "Page":
+        """Definitions of the words a reader may not know, kept out of the tables' way."""
+        items = "".join(f"<dt>{esc(k)}</dt><dd>{esc(v)}</dd>" for k, v in terms)
+        self.parts.append(f'<dl class="glossary">{items}</dl>')
+        return self
+
     def figure(self, fig: go.Figure) -> "Page":
         self.n_figures += 1
-        fig.update_layout(autosize=True, margin=dict(l=60, r=30, t=60, b=50))
+        fig.update_layout(autosize=True, margin=dict(l=60, r=30, t=90, b=50))
         self.parts.append('<div class="figure">' + fig.to_html(
             full_html=False, include_plotlyjs=False, div_id=f"figure-{self.n_figures}",
             config={"responsive": True, "displaylogo": False}) + "</div>")
@@ -127,4 +180,5 @@ class Page:
                 f"<title>{esc(self.title)}</title><style>{STYLE}</style>"
                 f"<script>{WATCH_ERRORS}</script>"
                 f"<script type=\"text/javascript\">{get_plotlyjs()}</script></head><body>"
-                + "\n".join(self.parts) + f"<script>{REPORT_STATUS}</script></body></html>\n")
+                + "\n".join(self.parts) + f"<script>{REPORT_STATUS}</script>"
+                f"<script>{PRINT_FIT}</script></body></html>\n")

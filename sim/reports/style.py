@@ -97,3 +97,10 @@ def category_title(target: UnTarget) -> str:
     return f"{prefix} {CATEGORY_NAMES.get(category, category.replace('_', ' '))}"
 
 
+MEASURE_WORDS = {"deployed_during": "deployed in the year", "stock_end": "at year end",
+                 "stock_avg": "on average in the year", "flow": "in the year"}
+
+
+def group_size(series_id: str, size: float) -> str:
+    """A group's size the way a reader counts it: ``~90 deployed in the year``."""
+    return f"~{size:,.0f} {MEASURE_WORDS.get(BY_ID[series_id].measure, '')}".rstrip()
