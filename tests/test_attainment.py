@@ -37,7 +37,8 @@ def test_run_and_compare_agree_on_one_target():
     even with empty groups (the disagreement this module ended)."""
     shares = [0.2, NAN, 0.1, 0.3]
     runs = pl.DataFrame({"replication": [0, 1, 2, 3], "year": [2028] * 4,
-                         "series": ["s"] * 4, "share": shares}).with_columns(
+                         "series": ["s"] * 4, "share": shares, "women": [2.0, 0.0, 1.0, 3.0],
+                         "total": [10.0, 0.0, 10.0, 10.0]}).with_columns(
         pl.col("share").fill_nan(None))
     t = UnTarget("x", "s", 2028, 0.15, "un_dpo", "stated", "H", "test")
     from_run = evaluate(runs, [t], 2028)["prob_meet"][0]
@@ -45,3 +46,12 @@ def test_run_and_compare_agree_on_one_target():
     assert from_run == pytest.approx(2 / 3)
     assert from_compare["prob_meet_reference"] == pytest.approx(from_run)
     assert from_compare["prob_meet_diff"] == 0.0
+
+
+def test_verdicts_follow_the_stated_thresholds():
+    from sim.analysis.attainment import OFF_TRACK, ON_TRACK, verdict, women_needed
+
+    assert verdict(ON_TRACK) == "on track" and verdict(OFF_TRACK) == "off track"
+    assert verdict((ON_TRACK + OFF_TRACK) / 2) == "at risk" and verdict(None) == "not measurable"
+    assert women_needed(0.15, 30) == 5          # 4.5 rounds up to whole women
+    assert women_needed(0.25, 40) == 10         # exact products are not pushed up by float noise
