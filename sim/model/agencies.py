@@ -24,6 +24,7 @@ from sim.scenario.dated import Dated
 from sim.model.roster import GONE, Roster
 from sim.scenario.schema import (ArmedForces, Careers, Conscription, Dema, Deployment, Police,
                           Recruitment, Scenario, Section)
+from sim.scenario.schema import Destination as Posts
 from sim.model.series import AF, DEMA, DESTINATIONS, POLICE, STAGES
 
 PROCESSES = ("initial", "conscription", "recruitment", "attrition", "promotion", "deployment",
@@ -97,7 +98,7 @@ class Agency:
     def intake(self, month: int) -> None:
         raise NotImplementedError
 
-    def destinations(self) -> Iterator[tuple[Destination, object]]:
+    def destinations(self) -> Iterator[tuple[Destination, Posts]]:
         raise NotImplementedError
 
     @property
