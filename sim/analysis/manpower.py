@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -70,7 +71,8 @@ from sim.model.careers import dropout_hazard
 from sim.scenario.dated import Dated
 from sim.scenario.loading import merge
 from sim.model.replication import build
-from sim.scenario.schema import Conscription, Recruitment, Scenario, Section
+from sim.scenario.schema import (ArmedForces, Careers, Conscription, Dema, Police, Recruitment,
+                                 Scenario, Section)
 from sim.model.series import AF, DEMA, POLICE, STAGES, DESTINATIONS
 
 SURE = 6.0   # standard deviations that make a draft regime certain (odds < 1e-9)
@@ -106,8 +108,11 @@ def stationary(scenario: Scenario, at: float | None = None) -> Scenario:
     return _flatten(scenario, month)
 
 
-def _flatten(block: Section, month: float) -> Section:
-    update = {}
+S = TypeVar("S", bound=Section)
+
+
+def _flatten(block: S, month: float) -> S:
+    update: dict[str, Any] = {}
     for name in type(block).model_fields:
         value = getattr(block, name)
         if isinstance(value, Dated):
@@ -173,7 +178,10 @@ def _whole(value: float, what: str) -> int:
 def _const(d: Dated) -> float:
     if not d.is_constant:
         raise ValueError("a dated lever changes value: use stationary() first")
-    return d.points[0].value
+    value = d.points[0].value
+    if value is None:
+        raise ValueError("a lever that is \"off\" has no value for the closed form")
+    return value
 
 
 def _pair(men: float, ratio: float) -> tuple[float, float]:
@@ -232,8 +240,10 @@ def _prom(c) -> tuple[float, float]:
     return rate / 12, rate * _const(c.women_promotion_ratio) / 12
 
 
-def _careers_block(scenario: Scenario, agency: str):
-    return {AF: scenario.armed_forces, DEMA: scenario.dema, POLICE: scenario.police}[agency].careers
+def _careers_block(scenario: Scenario, agency: str) -> Careers:
+    blocks: dict[str, ArmedForces | Dema | Police] = {
+        AF: scenario.armed_forces, DEMA: scenario.dema, POLICE: scenario.police}
+    return blocks[agency].careers
 
 
 def chain(scenario: Scenario, agency: str) -> Chain:
@@ -302,6 +312,7 @@ def _initial(scenario: Scenario, agency: str, ch: Chain, table: dict[str, Stage]
 
     def fixed(stage: str, total: int, share: float) -> None:
         s, L = ch.stages.index(stage), table[stage].months
+        assert L is not None, f"{stage} is not a fixed-length stage"
         for g, n in ((0, total * (1 - share)), (1, total * share)):
             for k in range(L):
                 x[ch.index[s, g, k]] += n / L
