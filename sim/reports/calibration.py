@@ -233,7 +233,8 @@ def backtest_markdown(cal: Calibration, command: str) -> str:
 # -- the HTML report -------------------------------------------------------------------------
 
 
-def _band(fig: go.Figure, years: np.ndarray, draws: np.ndarray, name: str, color: str) -> None:
+def _band(fig: go.Figure, years: np.ndarray, draws: np.ndarray, name: str,
+          color: str) -> np.ndarray:
     q = np.array([interval(draws[:, i]) for i in range(draws.shape[1])])
     fig.add_trace(go.Scatter(x=years, y=q[:, 2], line=dict(width=0), showlegend=False,
                              hoverinfo="skip"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 from sim.scenario.loading import Fitted
 
 import math
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import plotly.graph_objects as go
@@ -39,6 +39,7 @@ def points(x: float | None, signed: bool = True) -> str:
 def points_interval(mid: float | None, lo: float | None, hi: float | None) -> str:
     if not finite(mid):
         return "n/a"
+    assert lo is not None and hi is not None      # an interval is given wherever mid is
     return f"{points(mid)} ({100 * lo:+.1f} to {100 * hi:+.1f})"
 
 
@@ -146,7 +147,7 @@ def first_difference(differences: pl.DataFrame, label: str) -> tuple[int, list[s
                            & ((pl.col("prob_higher") + pl.col("prob_lower")) > 0))
     if d.is_empty():
         return None
-    year = int(d["year"].min())
+    year = int(cast(int, d["year"].min()))          # an integer column's minimum
     return year, sorted(d.filter(pl.col("year") == year)["series"].to_list())
 
 
