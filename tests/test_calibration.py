@@ -11,8 +11,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from sim.analysis.calibration.fit import (AgencyObjective, Simulator, comparable, fit_agency, load_config,
-                             load_figures, placement)
+from sim.analysis.calibration.fit import (AgencyObjective, Simulator, comparable, fit_agency,
+                                          load_config, load_figures, placement)
 from sim.scenario.loading import resolve
 from sim.commands.cli import main
 from sim.scenario.dated import month_number

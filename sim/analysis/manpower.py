@@ -81,8 +81,8 @@ SURE = 6.0   # standard deviations that make a draft regime certain (odds < 1e-9
 # -- the stationary scenario -----------------------------------------------------------------
 
 # Constant intakes with a closed form, used by the cross-checks (tests/test_analytic.py and
-# ``python -m sim.analysis.manpower``): fixed recruits instead of establishment pulls, volunteers well
-# below the draft's places. Test settings, not domain figures.
+# ``python -m sim.analysis.manpower``): fixed recruits instead of establishment pulls, volunteers
+# well below the draft's places. Test settings, not domain figures.
 STATIONARY_LEVERS: dict = {
     "name": "stationary", "start_year": 2020, "horizon": 2025, "seed": 7,
     "armed_forces": {"recruitment": {"recruits": 650},

@@ -1,8 +1,8 @@
 """What a calibration run shows: tables, the HTML report, the fitted file, the back-test table.
 
-Everything here reads a :class:`sim.analysis.calibration.fit.Calibration` and computes nothing new about the
-model, so the report, the CSV tables, ``fitted.toml`` and the back-test Markdown always agree.
-Two kinds of 90% interval appear, and the tables say which is which:
+Everything here reads a :class:`sim.analysis.calibration.fit.Calibration` and computes nothing new
+about the model, so the report, the CSV tables, ``fitted.toml`` and the back-test Markdown always
+agree. Two kinds of 90% interval appear, and the tables say which is which:
 
 - *process*: the fitted parameters, many replications: the noise of people and draws alone
   (what ``run`` on the fitted baseline shows);

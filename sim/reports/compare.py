@@ -1,7 +1,7 @@
 """The comparison report: what changes between scenarios, paired replication by replication.
 
-Built from what ``sim.analysis.compare`` computed (nothing new about the model is computed here), so the
-page, ``differences.parquet`` and ``target_effects.csv`` always agree. The page leads with the
+Built from what ``sim.analysis.compare`` computed (nothing new about the model is computed here), so
+the page, ``differences.parquet`` and ``target_effects.csv`` always agree. The page leads with the
 question a planner asks of a lever: does it change whether, and when, each target is met? Then
 the forecasts overlaid, the paired differences over time, and what differs between the
 scenario files. The first scenario is the reference; every effect is scenario minus reference.
@@ -21,8 +21,10 @@ from plotly.subplots import make_subplots
 
 from sim import __version__
 from sim.analysis.compare import BOOTSTRAP, Pairing
-from sim.reports.style import COLOURS, INTERVAL_NOTE, MILESTONES, category_title, finite, pct, pct_interval, probability, rgba
-from sim.reports.charts import Panel, add_milestones, deployed_panels, fan_figure, finish, legend_once, panel_grid, pipeline_panels, plain, target_panels
+from sim.reports.style import (COLOURS, INTERVAL_NOTE, MILESTONES, category_title, finite, pct,
+                               pct_interval, probability, rgba)
+from sim.reports.charts import (Panel, add_milestones, deployed_panels, fan_figure, finish,
+                                legend_once, panel_grid, pipeline_panels, plain, target_panels)
 from sim.scenario.targets import UnTarget
 from sim.reports.provenance import input_rows, parameters
 from sim.analysis.intervals import wilson

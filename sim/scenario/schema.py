@@ -10,7 +10,8 @@ is generated from. Provenance says where a default comes from:
 - ``external``   a public UN or Danish figure, with a confidence grade H/M/L (see DOMAIN.md);
 - ``assumed``    a stated modelling assumption, a lever a scenario should question.
 
-Levers typed *dated* accept a value or a list of ``[date, value]`` changes (see ``sim.scenario.dated``).
+Levers typed *dated* accept a value or a list of ``[date, value]`` changes (see
+``sim.scenario.dated``).
 """
 
 from __future__ import annotations
