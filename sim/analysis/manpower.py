@@ -62,7 +62,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 
@@ -74,6 +74,9 @@ from sim.model.replication import build
 from sim.scenario.schema import (ArmedForces, Careers, Conscription, Dema, Police, Recruitment,
                                  Scenario, Section)
 from sim.model.series import AF, DEMA, POLICE, STAGES, DESTINATIONS
+
+if TYPE_CHECKING:
+    from sim.scenario.schema import DatedNumber
 
 SURE = 6.0   # standard deviations that make a draft regime certain (odds < 1e-9)
 
@@ -175,13 +178,14 @@ def _whole(value: float, what: str) -> int:
     return int(round(value))
 
 
-def _const(d: Dated) -> float:
+@overload
+def _const(d: DatedNumber) -> float: ...
+@overload
+def _const(d: Dated) -> float | None: ...
+def _const(d: Dated) -> float | None:
     if not d.is_constant:
         raise ValueError("a dated lever changes value: use stationary() first")
-    value = d.points[0].value
-    if value is None:
-        raise ValueError("a lever that is \"off\" has no value for the closed form")
-    return value
+    return d.points[0].value
 
 
 def _pair(men: float, ratio: float) -> tuple[float, float]:
