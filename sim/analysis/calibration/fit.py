@@ -378,8 +378,8 @@ def _fill(template: Any, values: dict[str, float], base_lever: Dated) -> Any:
             day, value, *rest = template
             if value == "base":
                 value = base_lever.at(month_number(parse_date(day)))
-            elif isinstance(value, str) and REFERENCE_RE.match(value):
-                value = values[REFERENCE_RE.match(value).group(1)]
+            elif isinstance(value, str) and (ref := REFERENCE_RE.match(value)):
+                value = values[ref.group(1)]
             return [day, value, *rest]
         return [_fill(v, values, base_lever) for v in template]
     return template
@@ -469,7 +469,8 @@ def load_figures(path: Path, start_year: int) -> tuple[Figure, ...]:
                                                     "value": pl.Float64})
     except Exception as err:  # polars raises several kinds for unreadable CSV
         raise InputError(path, None, f"unreadable CSV: {err}") from None
-    missing = {"series", "year", "measure", "value", "count", "precision", "use"} - set(frame.columns)
+    missing = ({"series", "year", "measure", "value", "count", "precision", "use"}
+               - set(frame.columns))
     if missing:
         raise InputError(path, sorted(missing)[0], "required column is missing")
     out = []
