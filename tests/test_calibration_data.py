@@ -70,7 +70,8 @@ PLAN_COUNTS: list[tuple[str, int, int | None, int]] = [
 MEASURES = {"stock_avg", "stock_end", "stock_start", "flow", "deployed_during"}
 USES = {"calibrate", "context"}
 PRECISIONS = {0.0005, 0.005, 0.025}
-OBSERVED_COLUMNS = ["series", "year", "measure", "value", "count", "source", "precision", "use", "note"]
+OBSERVED_COLUMNS = ["series", "year", "measure", "value", "count", "source", "precision", "use",
+                    "note"]
 
 TARGET_COLUMNS = ["target_id", "series", "year", "target", "kind", "status", "confidence", "source"]
 KINDS = {"un_dpo", "national"}
@@ -115,7 +116,8 @@ def check_plan_figures_present(obs: pl.DataFrame) -> list[str]:
 
 def check_calibrate_rows_listed(obs: pl.DataFrame) -> list[str]:
     listed = {(s, y) for s, y, _ in PLAN_SECTION4}
-    return [f"calibrate row {r['series']} {r['year']} is not a section-4 figure of the reference list"
+    return [f"calibrate row {r['series']} {r['year']} is not a section-4 figure of the "
+            "reference list"
             for r in obs.filter(pl.col("use") == "calibrate").to_dicts()
             if (r["series"], int(r["year"])) not in listed]
 
@@ -202,7 +204,8 @@ def check_targets_vocab(tg: pl.DataFrame) -> list[str]:
             problems.append(f"{key}: interpolated rows must have confidence L")
         if not key.endswith(f".{r['year']}"):
             problems.append(f"{key}: id does not end with its year {r['year']}")
-        if not key.startswith(("un.", "national.")) or key.split(".")[0] != {"un_dpo": "un"}.get(r["kind"], r["kind"]):
+        if (not key.startswith(("un.", "national."))
+                or key.split(".")[0] != {"un_dpo": "un"}.get(r["kind"], r["kind"])):
             problems.append(f"{key}: id prefix does not match kind {r['kind']}")
         if not (r["source"] or "").strip():
             problems.append(f"{key}: no source")
@@ -231,7 +234,8 @@ def check_un_military_lines(tg: pl.DataFrame) -> list[str]:
             lo, hi = max(below), min(above)
             line_value = stated[lo] + (stated[hi] - stated[lo]) * (y - lo) / (hi - lo)
             if abs(float(r["target"]) - line_value) > TOL:
-                problems.append(f"{r['target_id']}: {r['target']} off the line {lo}-{hi} ({line_value})")
+                problems.append(f"{r['target_id']}: {r['target']} off the line {lo}-{hi} "
+                                f"({line_value})")
     return problems
 
 
@@ -264,7 +268,8 @@ def check_target_rows_required(tg: pl.DataFrame) -> list[str]:
                 and "§2" not in r["source"]:
             problems.append(f"{tid}: 2028 UN row should cite §2")
     fpu = [r for r in tg.to_dicts() if r["target_id"].startswith("un.formed_police_units.")]
-    if sorted(int(r["year"]) for r in fpu) != [2022, 2025, 2028] or any(r["status"] != "stated" for r in fpu):
+    if (sorted(int(r["year"]) for r in fpu) != [2022, 2025, 2028]
+            or any(r["status"] != "stated" for r in fpu)):
         problems.append("formed police units: expected stated rows 2022, 2025, 2028 only")
     return problems
 
@@ -308,7 +313,8 @@ def test_required_target_rows(targets):
 
 def _set(df: pl.DataFrame, row: int, col: str, value: str) -> pl.DataFrame:
     return df.with_columns(
-        pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(col)).alias(col))
+        pl.when(pl.int_range(pl.len()) == row).then(pl.lit(value)).otherwise(pl.col(col))
+        .alias(col))
 
 
 def _row(df: pl.DataFrame, **match) -> int:
@@ -367,9 +373,11 @@ def test_checker_catches_off_line_interpolation(targets):
 
 def test_checker_catches_unknown_series(observed, targets):
     i = _row(targets, target_id="un.individual_police_officers.2028")
-    assert check_target_series_known(_set(targets, i, "series", "police.ipo"), known_series(observed))
+    assert check_target_series_known(_set(targets, i, "series", "police.ipo"),
+                                     known_series(observed))
     # a context series of observed.csv is not a model series
-    assert check_target_series_known(_set(targets, i, "series", "police.all_leaders"), known_series(observed))
+    assert check_target_series_known(_set(targets, i, "series", "police.all_leaders"),
+                                     known_series(observed))
 
 
 def test_checker_catches_missing_target_row(targets):

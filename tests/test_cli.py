@@ -1,7 +1,8 @@
 """The command line: help for every command, clean refusals, ``validate`` over many files.
 
 The top-level help is checked through ``python run_scenario.py`` in a real process (that is
-what a user types); subcommands in-process, through ``sim.commands.cli.main``, which is the same code.
+what a user types); subcommands in-process, through ``sim.commands.cli.main``, which is the same
+code.
 """
 
 from __future__ import annotations

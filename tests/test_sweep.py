@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
@@ -187,7 +188,7 @@ def test_a_worker_process_killed_mid_task_is_retried_on_a_fresh_pool(tiny, refer
     victim = backend.pool.submit(time.sleep, 0.5)
     for pid in list(backend.pool._processes):
         os.kill(pid, signal.SIGKILL)
-    with pytest.raises(Exception):
+    with pytest.raises(BrokenProcessPool):
         victim.result()
     failures = run_sweep(plan, out, backend)
     assert failures == []

@@ -14,7 +14,7 @@ undefined (``None``), not zero.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Sequence, overload
 
 import numpy as np
 import polars as pl
@@ -29,15 +29,25 @@ def meets(shares: np.ndarray, target: float) -> np.ndarray:
         return np.where(np.isfinite(shares), (shares >= target).astype(float), np.nan)
 
 
+@overload
+def prob_meet(shares: np.ndarray, target: float, axis: None = None
+              ) -> tuple[np.floating, np.integer]: ...
+@overload
+def prob_meet(shares: np.ndarray, target: float, axis: int) -> tuple[np.ndarray, np.ndarray]: ...
 def prob_meet(shares: np.ndarray, target: float, axis: int | None = None
-              ) -> tuple[np.ndarray, np.ndarray]:
+              ) -> tuple[np.ndarray, np.ndarray] | tuple[np.floating, np.integer]:
     """``(hits, n)``: replications meeting the target and replications with a defined share
     (along ``axis``; all of them when None). The probability is ``hits / n`` where ``n > 0``."""
     m = meets(shares, target)
     return np.nansum(m, axis=axis), np.sum(np.isfinite(m), axis=axis)
 
 
-def probability(hits: np.ndarray | float, n: np.ndarray | int) -> np.ndarray | float | None:
+@overload
+def probability(hits: float | np.floating, n: int | np.integer) -> float | None: ...
+@overload
+def probability(hits: np.ndarray, n: np.ndarray) -> np.ndarray: ...
+def probability(hits: np.ndarray | float | np.floating, n: np.ndarray | int | np.integer
+                ) -> np.ndarray | float | None:
     """``hits / n``, undefined (None for scalars, NaN in arrays) where ``n`` is 0."""
     if np.ndim(n) == 0:
         return float(hits) / float(n) if n else None

@@ -4,12 +4,13 @@ interval, so that a "90% interval" means the same thing in every table and repor
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import stats
 
 Z90 = float(stats.norm.ppf(0.95))   # two-sided 90% normal intervals: estimate ± Z90 × SE
 
 
-def wilson(hits: np.ndarray | float, n: np.ndarray | int,
+def wilson(hits: ArrayLike, n: ArrayLike,
            confidence: float = 0.90) -> tuple[np.ndarray, np.ndarray]:
     """Wilson score interval of a binomial proportion ``hits / n`` (arrays or scalars).
 

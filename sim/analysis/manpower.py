@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import numpy as np
 
@@ -70,8 +71,12 @@ from sim.model.careers import dropout_hazard
 from sim.scenario.dated import Dated
 from sim.scenario.loading import merge
 from sim.model.replication import build
-from sim.scenario.schema import Conscription, Recruitment, Scenario, Section
+from sim.scenario.schema import (ArmedForces, Careers, Conscription, Dema, Police, Recruitment,
+                                 Scenario, Section)
 from sim.model.series import AF, DEMA, POLICE, STAGES, DESTINATIONS
+
+if TYPE_CHECKING:
+    from sim.scenario.schema import DatedNumber
 
 SURE = 6.0   # standard deviations that make a draft regime certain (odds < 1e-9)
 
@@ -79,8 +84,8 @@ SURE = 6.0   # standard deviations that make a draft regime certain (odds < 1e-9
 # -- the stationary scenario -----------------------------------------------------------------
 
 # Constant intakes with a closed form, used by the cross-checks (tests/test_analytic.py and
-# ``python -m sim.analysis.manpower``): fixed recruits instead of establishment pulls, volunteers well
-# below the draft's places. Test settings, not domain figures.
+# ``python -m sim.analysis.manpower``): fixed recruits instead of establishment pulls, volunteers
+# well below the draft's places. Test settings, not domain figures.
 STATIONARY_LEVERS: dict = {
     "name": "stationary", "start_year": 2020, "horizon": 2025, "seed": 7,
     "armed_forces": {"recruitment": {"recruits": 650},
@@ -106,8 +111,11 @@ def stationary(scenario: Scenario, at: float | None = None) -> Scenario:
     return _flatten(scenario, month)
 
 
-def _flatten(block: Section, month: float) -> Section:
-    update = {}
+S = TypeVar("S", bound=Section)
+
+
+def _flatten(block: S, month: float) -> S:
+    update: dict[str, Any] = {}
     for name in type(block).model_fields:
         value = getattr(block, name)
         if isinstance(value, Dated):
@@ -170,7 +178,11 @@ def _whole(value: float, what: str) -> int:
     return int(round(value))
 
 
-def _const(d: Dated) -> float:
+@overload
+def _const(d: DatedNumber) -> float: ...
+@overload
+def _const(d: Dated) -> float | None: ...
+def _const(d: Dated) -> float | None:
     if not d.is_constant:
         raise ValueError("a dated lever changes value: use stationary() first")
     return d.points[0].value
@@ -232,8 +244,10 @@ def _prom(c) -> tuple[float, float]:
     return rate / 12, rate * _const(c.women_promotion_ratio) / 12
 
 
-def _careers_block(scenario: Scenario, agency: str):
-    return {AF: scenario.armed_forces, DEMA: scenario.dema, POLICE: scenario.police}[agency].careers
+def _careers_block(scenario: Scenario, agency: str) -> Careers:
+    blocks: dict[str, ArmedForces | Dema | Police] = {
+        AF: scenario.armed_forces, DEMA: scenario.dema, POLICE: scenario.police}
+    return blocks[agency].careers
 
 
 def chain(scenario: Scenario, agency: str) -> Chain:
@@ -302,6 +316,7 @@ def _initial(scenario: Scenario, agency: str, ch: Chain, table: dict[str, Stage]
 
     def fixed(stage: str, total: int, share: float) -> None:
         s, L = ch.stages.index(stage), table[stage].months
+        assert L is not None, f"{stage} is not a fixed-length stage"
         for g, n in ((0, total * (1 - share)), (1, total * share)):
             for k in range(L):
                 x[ch.index[s, g, k]] += n / L

@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TextIO, cast
 
 import polars as pl
 
@@ -59,7 +59,7 @@ def headline_precision(runs: pl.DataFrame, horizon: int,
                        targets: tuple[UnTarget, ...] | None = None) -> list[Precision]:
     """The MC error of every modelled target's share in its year, once per (series, year)."""
     out: list[Precision] = []
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str | None, int]] = set()
     for t in targets if targets is not None else load_targets():
         key = (t.series, t.year)
         if t.series is None or t.year > horizon or key in seen:
@@ -70,8 +70,9 @@ def headline_precision(runs: pl.DataFrame, horizon: int,
         if shares.len() == 0:
             continue
         n = shares.len()
-        se = float(shares.std() / math.sqrt(n)) if n > 1 else math.nan
-        out.append(Precision(t.series, t.year, n, float(shares.mean()), se))
+        # A float column's std and mean are floats (polars types them for every dtype).
+        se = float(cast(float, shares.std()) / math.sqrt(n)) if n > 1 else math.nan
+        out.append(Precision(t.series, t.year, n, float(cast(float, shares.mean())), se))
     return out
 
 
@@ -86,7 +87,7 @@ def warning_text(rows: list[Precision]) -> str | None:
                 f"the {len(unknown)} headline shares cannot be estimated; use at least 2 (and "
                 f"check the warning again)")
     worst = max(coarse, key=lambda r: r.se)
-    needed = max(r.needed for r in coarse)
+    needed = max(r.needed for r in coarse if r.needed is not None)
     return (f"warning: Monte Carlo standard error above {MAX_SE * 100:g} points on "
             f"{len(coarse)} of {len(rows)} headline shares (worst: {worst.series} {worst.year}, "
             f"{worst.se * 100:.2f} points with {worst.replications} replications); "

@@ -228,6 +228,8 @@ def tornado(plan: Plan, y: np.ndarray, rng: np.random.Generator,
     so common random numbers stay paired).
     """
     sampled = plan.sweep.spec.design != "grid"
+    n: int
+    reps: int
     n, reps = y.shape
     f = _means(y)
     boots = []

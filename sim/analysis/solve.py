@@ -24,7 +24,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, cast
 
 import polars as pl
 
@@ -141,6 +141,7 @@ def question(base: Path | str, lever_key: str, target: UnTarget, *, prob: float 
     for name, v in (("--low", low), ("--high", high)):
         if v is None:
             raise InputError(name, None, f"{lever_key} has no bound in the schema; give {name}")
+    assert low is not None and high is not None       # both checked just above
     if not low < high:
         raise InputError("--low", None, f"{low:g} must be below --high {high:g}")
     tol = tolerance if tolerance is not None else (high - low) / 100
@@ -176,14 +177,14 @@ def evaluate(q: Question, value: float, backend: Backend) -> Evaluation:
     results = sorted((r for out in done for r in out), key=lambda r: r.replication)
     shares = (runs_frame(results).filter(pl.col("series") == q.series)
               .select("replication", "year", "share").sort("year", "replication"))
-    prob_by_year = {}
+    prob_by_year: dict[int, float] = {}
     for (year,), part in shares.partition_by("year", as_dict=True, maintain_order=True).items():
         p = probability(*prob_meet(part["share"].to_numpy(), q.target.target))
         prob_by_year[int(year)] = p if p is not None else 0.0
     in_year = shares.filter(pl.col("year") == q.by)["share"]
     hits, n = prob_meet(in_year.to_numpy(), q.target.target)
     lo, hi = wilson(hits, n, confidence=0.95)
-    median = in_year.drop_nulls().median()
+    median = cast(float | None, in_year.drop_nulls().median())     # a float column's median
     return Evaluation(value, float(hits / n) if n else 0.0, float(lo), float(hi),
                       float(median) if median is not None else float("nan"), prob_by_year)
 

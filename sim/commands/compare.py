@@ -3,8 +3,8 @@ replication.
 
 Every scenario runs with the same seed and replications (the first scenario's, or ``--seed`` and
 ``--replications``), so the differences written to ``differences.parquet`` and shown in
-``report.html`` are paired (common random numbers; see ``sim.analysis.compare``). All files are loaded
-and checked before anything runs, and each output is written atomically.
+``report.html`` are paired (common random numbers; see ``sim.analysis.compare``). All files are
+loaded and checked before anything runs, and each output is written atomically.
 """
 
 from __future__ import annotations

@@ -86,7 +86,8 @@ def main(args: argparse.Namespace) -> int:
 
 def execute(scenario: Scenario, out: Path, workers: int, quiet: bool,
             fitted: Fitted | None = None) -> None:
-    """Run and write the scenario's files, then its targets table and report (``sim.reports.forecast``)."""
+    """Run and write the scenario's files, then its targets table and report
+    (``sim.reports.forecast``)."""
     from sim.runs.outputs import resolved_toml, write_parquet, write_text
     from sim.analysis.precision import warn_imprecise
     from sim.reports.forecast import write_reports

@@ -1,9 +1,9 @@
 """The three agencies' pipelines: their stages, who enters where, who can deploy.
 
 Each agency owns a :class:`~sim.model.roster.Roster`, a random stream per process, and the census
-arrays its processes fill. The processes themselves are SimPy generators (see ``sim.model.replication``)
-that run on a monthly clock at fixed phases, so that within a month careers come first, then
-the census, then intakes, then deployments:
+arrays its processes fill. The processes themselves are SimPy generators (see
+``sim.model.replication``) that run on a monthly clock at fixed phases, so that within a month
+careers come first, then the census, then intakes, then deployments:
 
     Armed Forces  conscription -> conscript -> rank_and_file -> leader; direct recruitment
     DEMA          conscription -> conscript -> uniformed; civilian; -> manager; the pool
@@ -24,6 +24,7 @@ from sim.scenario.dated import Dated
 from sim.model.roster import GONE, Roster
 from sim.scenario.schema import (ArmedForces, Careers, Conscription, Dema, Deployment, Police,
                           Recruitment, Scenario, Section)
+from sim.scenario.schema import Destination as Posts
 from sim.model.series import AF, DEMA, DESTINATIONS, POLICE, STAGES
 
 PROCESSES = ("initial", "conscription", "recruitment", "attrition", "promotion", "deployment",
@@ -97,7 +98,7 @@ class Agency:
     def intake(self, month: int) -> None:
         raise NotImplementedError
 
-    def destinations(self) -> Iterator[tuple[Destination, object]]:
+    def destinations(self) -> Iterator[tuple[Destination, Posts]]:
         raise NotImplementedError
 
     @property

@@ -4,8 +4,8 @@ Each destination holds a number of posts and rotates them together every ``rotat
 At a rotation everyone there comes home and starts a rest period; the new rotation is drawn
 from the eligible stages among people who are at home with their rest over. Women are drawn
 with relative odds ``women_selection_weight`` (weighted sampling without replacement), unless
-the destination has a ``target_share``: then women are selected first until they make up at least that
-share (rounded up to whole persons), as far as there are women available.
+the destination has a ``target_share``: then women are selected first until they make up at least
+that share (rounded up to whole persons), as far as there are women available.
 
 "Deployed during the year" counts distinct persons: a person sent twice in a year, or still
 abroad on 1 January, is counted once per year (and once per destination).

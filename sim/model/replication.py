@@ -9,6 +9,7 @@ DEMA the pool's joiners and leavers. Intakes and deployments wait for their own 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
 import simpy
@@ -30,7 +31,8 @@ class ReplicationResult:
     person_events: int
 
 
-def _monthly(env: simpy.Environment, first: int, last: int, phase: float, act) -> object:
+def _monthly(env: simpy.Environment, first: int, last: int, phase: float,
+             act: Callable[[int], None]) -> Generator[simpy.Event, None, None]:
     """Call ``act(month)`` at every month from ``first`` to ``last`` at the given phase."""
     yield env.timeout(first + phase - env.now)
     for month in range(first, last + 1):
@@ -42,9 +44,9 @@ def _monthly(env: simpy.Environment, first: int, last: int, phase: float, act) -
 def build(scenario: Scenario, replication: int,
           agencies: tuple[str, ...] | None = None) -> tuple[simpy.Environment, list[Agency]]:
     env = simpy.Environment(initial_time=scenario.start_year * 12)
-    agencies = [cls(scenario, replication) for name, cls in AGENCY_CLASSES.items()
-                if agencies is None or name in agencies]
-    for a in agencies:
+    built = [cls(scenario, replication) for name, cls in AGENCY_CLASSES.items()
+             if agencies is None or name in agencies]
+    for a in built:
         a.populate()
         env.process(_monthly(env, a.start + 1, a.end, CAREERS, a.careers_step))
         env.process(_monthly(env, a.start, a.end, CENSUS, a.census))
@@ -52,7 +54,7 @@ def build(scenario: Scenario, replication: int,
         env.process(_monthly(env, a.start, a.end - 1, DEPLOY, a.deploy))
         if isinstance(a, DemaAgency):
             env.process(_monthly(env, a.start, a.end - 1, POOL, a.pool_step))
-    return env, agencies
+    return env, built
 
 
 def simulate(scenario: Scenario, replication: int,
@@ -63,7 +65,7 @@ def simulate(scenario: Scenario, replication: int,
     series are NaN); each agency's numbers are the same as in a full run, as the agencies share
     no people and draw from their own streams.
     """
-    env, agencies = build(scenario, replication, agencies)
+    env, built = build(scenario, replication, agencies)
     events = 0
     while True:
         try:
@@ -71,5 +73,5 @@ def simulate(scenario: Scenario, replication: int,
         except simpy.core.EmptySchedule:
             break
         events += 1
-    return ReplicationResult(replication, tally(scenario, agencies), events,
-                             sum(a.person_events for a in agencies))
+    return ReplicationResult(replication, tally(scenario, built), events,
+                             sum(a.person_events for a in built))

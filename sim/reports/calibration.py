@@ -1,8 +1,8 @@
 """What a calibration run shows: tables, the HTML report, the fitted file, the back-test table.
 
-Everything here reads a :class:`sim.analysis.calibration.fit.Calibration` and computes nothing new about the
-model, so the report, the CSV tables, ``fitted.toml`` and the back-test Markdown always agree.
-Two kinds of 90% interval appear, and the tables say which is which:
+Everything here reads a :class:`sim.analysis.calibration.fit.Calibration` and computes nothing new
+about the model, so the report, the CSV tables, ``fitted.toml`` and the back-test Markdown always
+agree. Two kinds of 90% interval appear, and the tables say which is which:
 
 - *process*: the fitted parameters, many replications: the noise of people and draws alone
   (what ``run`` on the fitted baseline shows);
@@ -229,7 +229,8 @@ def backtest_markdown(cal: Calibration, command: str) -> str:
 # -- the HTML report -------------------------------------------------------------------------
 
 
-def _band(fig: go.Figure, years: np.ndarray, draws: np.ndarray, name: str, color: str) -> None:
+def _band(fig: go.Figure, years: np.ndarray, draws: np.ndarray, name: str,
+          color: str) -> np.ndarray:
     q = np.array([interval(draws[:, i]) for i in range(draws.shape[1])])
     fig.add_trace(go.Scatter(x=years, y=q[:, 2], line=dict(width=0), showlegend=False,
                              hoverinfo="skip"))

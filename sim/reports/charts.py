@@ -261,7 +261,7 @@ def stocks_figure(runs: pl.DataFrame) -> go.Figure:
     fig = make_subplots(rows=len(STAGE_SERIES), cols=cols, subplot_titles=titles,
                         horizontal_spacing=0.06, vertical_spacing=0.1)
     legend: set[str] = set()
-    for r, (agency, ids) in enumerate(STAGE_SERIES.items(), start=1):
+    for r, ids in enumerate(STAGE_SERIES.values(), start=1):
         for c, sid in enumerate(ids, start=1):
             own = q.filter(pl.col("series") == sid)
             x = own["year"].to_list()

@@ -1,7 +1,7 @@
 """The comparison report: what changes between scenarios, paired replication by replication.
 
-Built from what ``sim.analysis.compare`` computed (nothing new about the model is computed here), so the
-page, ``differences.parquet`` and ``target_effects.csv`` always agree. The page leads with the
+Built from what ``sim.analysis.compare`` computed (nothing new about the model is computed here), so
+the page, ``differences.parquet`` and ``target_effects.csv`` always agree. The page leads with the
 question a planner asks of a lever: does it change whether, and when, each target is met? Then
 the forecasts overlaid, the paired differences over time, and what differs between the
 scenario files. The first scenario is the reference; every effect is scenario minus reference.
@@ -12,7 +12,7 @@ from __future__ import annotations
 from sim.scenario.loading import Fitted
 
 import math
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 import plotly.graph_objects as go
@@ -21,8 +21,10 @@ from plotly.subplots import make_subplots
 
 from sim import __version__
 from sim.analysis.compare import BOOTSTRAP, Pairing
-from sim.reports.style import COLOURS, INTERVAL_NOTE, MILESTONES, category_title, finite, pct, pct_interval, probability, rgba
-from sim.reports.charts import Panel, add_milestones, deployed_panels, fan_figure, finish, legend_once, panel_grid, pipeline_panels, plain, target_panels
+from sim.reports.style import (COLOURS, INTERVAL_NOTE, MILESTONES, category_title, finite, pct,
+                               pct_interval, probability, rgba)
+from sim.reports.charts import (Panel, add_milestones, deployed_panels, fan_figure, finish,
+                                legend_once, panel_grid, pipeline_panels, plain, target_panels)
 from sim.scenario.targets import UnTarget
 from sim.reports.provenance import input_rows, parameters
 from sim.analysis.intervals import wilson
@@ -39,6 +41,7 @@ def points(x: float | None, signed: bool = True) -> str:
 def points_interval(mid: float | None, lo: float | None, hi: float | None) -> str:
     if not finite(mid):
         return "n/a"
+    assert lo is not None and hi is not None      # an interval is given wherever mid is
     return f"{points(mid)} ({100 * lo:+.1f} to {100 * hi:+.1f})"
 
 
@@ -146,7 +149,7 @@ def first_difference(differences: pl.DataFrame, label: str) -> tuple[int, list[s
                            & ((pl.col("prob_higher") + pl.col("prob_lower")) > 0))
     if d.is_empty():
         return None
-    year = int(d["year"].min())
+    year = int(cast(int, d["year"].min()))          # an integer column's minimum
     return year, sorted(d.filter(pl.col("year") == year)["series"].to_list())
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from sim.analysis.intervals import wilson
 from sim.model.series import AF, BY_ID, DEMA, POLICE
@@ -50,7 +50,7 @@ def rgba(hex_colour: str, alpha: float) -> str:
     return f"rgba({r},{g},{b},{alpha})"
 
 
-def finite(x: Any) -> bool:
+def finite(x: Any) -> TypeGuard[float]:
     """A real number that is not NaN or infinite (numpy scalars included)."""
     return isinstance(x, numbers.Real) and math.isfinite(x)
 

@@ -82,8 +82,8 @@ def _coverage(page: Page, plan: Plan) -> None:
         rows.append([p.key, float(x.min()), float(x.max()), len(np.unique(x))])
     page.table(["lever", "lowest value run", "highest value run", "distinct values"], rows)
     if plan.sweep.spec.design != "grid" and len(keys) > 1:
-        unit = np.column_stack([(pts[p.key].to_numpy() - p.low) / (p.high - p.low)
-                                for p in plan.sweep.spec.parameters])
+        spans = [(p.key, *p.span) for p in plan.sweep.spec.parameters]   # low, high here
+        unit = np.column_stack([(pts[k].to_numpy() - lo) / (hi - lo) for k, lo, hi in spans])
         disc = qmc.discrepancy(np.clip(unit, 0, 1))
         page.text(f"Centred L2 discrepancy of the points in the unit cube: {disc:.4f} (lower "
                   "is more even; a random sample of the same size is typically higher).",
@@ -187,6 +187,7 @@ def _tornado(page: Page, oa: OutputAnalysis) -> None:
 
 def _sobol(page: Page, oa: OutputAnalysis) -> None:
     s = oa.sobol
+    assert s is not None          # only called for a Sobol design
     labels = [short(k) for k in s.keys]
     fig = go.Figure()
     for name, idx in (("first order", s.first), ("total", s.total)):

@@ -20,9 +20,17 @@ import numpy as np
 import polars as pl
 from scipy.stats import qmc
 
-from sim.runs.sweep_file import Sweep
+from sim.runs.sweep_file import Parameter, Sweep
 
 DESIGN_KEY, POINT_KEY = 0, 1          # spawn keys of the design's and the points' seeds
+
+
+def _axis(p: Parameter) -> list[float] | np.ndarray:
+    """A grid parameter's values: its own, or ``levels`` evenly from ``low`` to ``high``."""
+    if p.values is not None:
+        return p.values
+    assert p.low is not None and p.high is not None and p.levels is not None  # checked on load
+    return np.linspace(p.low, p.high, p.levels)
 
 
 def design_points(sweep: Sweep) -> pl.DataFrame:
@@ -34,8 +42,7 @@ def design_points(sweep: Sweep) -> pl.DataFrame:
     spec, keys = sweep.spec, sweep.keys
     rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(DESIGN_KEY,)))
     if spec.design == "grid":
-        axes = [p.values if p.values is not None else np.linspace(p.low, p.high, p.levels)
-                for p in spec.parameters]
+        axes = [_axis(p) for p in spec.parameters]
         x = np.array(list(itertools.product(*axes)), dtype=float)
         blocks = [("grid", x, -1)]
     elif spec.design == "latin_hypercube":

@@ -26,7 +26,8 @@ from sim.model.replication import ReplicationResult, simulate
 from sim.model.series import SERIES
 from sim.runs.backends import Backend
 from sim.runs.design import Plan, Task
-from sim.runs.outputs import claim_folder, remove_leftovers, resolved_toml, write_parquet, write_text
+from sim.runs.outputs import (claim_folder, remove_leftovers, resolved_toml, write_parquet,
+                              write_text)
 from sim.runs.replications import runs_frame
 from sim.runs.sweep_file import Sweep
 from sim.scenario.loading import InputError

@@ -68,7 +68,8 @@ class Parameter(_Strict):
     def span(self) -> tuple[float, float]:
         if self.values is not None:
             return min(self.values), max(self.values)
-        return self.low, self.high  # type: ignore[return-value]
+        assert self.low is not None and self.high is not None   # checked by _range
+        return self.low, self.high
 
 
 class OutputSpec(_Strict):

@@ -100,10 +100,11 @@ class Dated:
         while pts[i].month > month:
             i -= 1
         p = pts[i]
-        if p.linear and i + 1 < len(pts) and p.value is not None and pts[i + 1].value is not None:
+        if p.linear and i + 1 < len(pts):
             q = pts[i + 1]
-            frac = (month - p.month) / (q.month - p.month)
-            return p.value + frac * (q.value - p.value)
+            if p.value is not None and q.value is not None:
+                frac = (month - p.month) / (q.month - p.month)
+                return p.value + frac * (q.value - p.value)
         return p.value
 
     def values(self) -> list[float | None]:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 from sim.scenario.dated import Dated, layer
 from sim.scenario.schema import Scenario
@@ -234,7 +235,7 @@ def _file_stating(layers: Layers, loc: tuple) -> Path | None:
     return None
 
 
-def _problem(error: dict[str, Any]) -> str:
+def _problem(error: ErrorDetails) -> str:
     kind, msg = error["type"], error["msg"]
     if kind == "extra_forbidden":
         return "unknown key"

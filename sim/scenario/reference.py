@@ -44,7 +44,7 @@ def _rows(model: type[BaseModel], instance: BaseModel, prefix: str, out: list[st
         if isinstance(value, Section):
             sections.append((key, type(value), value))
             continue
-        extra = info.json_schema_extra or {}
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         unit = extra.get("unit", "")
         doc = (info.description or "").replace("|", "\\|")
         out.append(f"| `{key}` | {_default(value) if name != 'name' else '(required)'} | "

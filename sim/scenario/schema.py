@@ -10,16 +10,18 @@ is generated from. Provenance says where a default comes from:
 - ``external``   a public UN or Danish figure, with a confidence grade H/M/L (see DOMAIN.md);
 - ``assumed``    a stated modelling assumption, a lever a scenario should question.
 
-Levers typed *dated* accept a value or a list of ``[date, value]`` changes (see ``sim.scenario.dated``).
+Levers typed *dated* accept a value or a list of ``[date, value]`` changes (see
+``sim.scenario.dated``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, JsonValue, field_validator,
+                      model_validator)
 from pydantic.fields import FieldInfo
 
 from sim.scenario.dated import Dated, parse_date
@@ -63,12 +65,27 @@ def bounds(info: FieldInfo) -> tuple[float | None, float | None]:
     return lo, hi
 
 
-DatedShare = _bounded(0.0, 1.0)
-DatedTarget = _bounded(0.0, 1.0, optional=True)
-DatedCount = _bounded(0.0, 1e6)
-DatedRatio = _bounded(0.0, 20.0)
-DatedMonths = _bounded(1.0, 120.0)
-DatedRestMonths = _bounded(0.0, 120.0)
+if TYPE_CHECKING:
+    # What a type checker sees: the runtime aliases below are built by a function, which a
+    # static checker cannot read as a type; the range they add is checked at run time only.
+    class DatedNumber(Dated):
+        """A lever that cannot be "off" (its range check rejects None): its value is a number."""
+
+        def at(self, month: float) -> float: ...
+
+    DatedShare = DatedNumber
+    DatedTarget = Dated
+    DatedCount = DatedNumber
+    DatedRatio = DatedNumber
+    DatedMonths = DatedNumber
+    DatedRestMonths = DatedNumber
+else:
+    DatedShare = _bounded(0.0, 1.0)
+    DatedTarget = _bounded(0.0, 1.0, optional=True)
+    DatedCount = _bounded(0.0, 1e6)
+    DatedRatio = _bounded(0.0, 20.0)
+    DatedMonths = _bounded(1.0, 120.0)
+    DatedRestMonths = _bounded(0.0, 120.0)
 
 
 def param(default: Any, doc: str, *, unit: str, source: str, ge: float | None = None,
@@ -76,7 +93,7 @@ def param(default: Any, doc: str, *, unit: str, source: str, ge: float | None = 
     """A documented field: default, unit, provenance and (for plain numbers) the valid range."""
     dated = isinstance(default, (list, dict))
     default = Dated.parse(default) if dated or unit.endswith("(dated)") else default
-    extra = {"unit": unit, "source": source}
+    extra: dict[str, JsonValue] = {"unit": unit, "source": source}
     return Field(default, description=doc, ge=ge, le=le, json_schema_extra=extra)
 
 
@@ -265,8 +282,8 @@ class ArmedForces(Section):
 
     initial: ArmedForcesInitial = Field(default_factory=ArmedForcesInitial)
     conscription: ArmedForcesConscription = Field(default_factory=ArmedForcesConscription)
-    recruitment: Recruitment = Field(default_factory=lambda: Recruitment(
-        recruits=0, establishment=6400, women_share=0.15))
+    recruitment: Recruitment = Field(default_factory=lambda: Recruitment.model_validate(
+        {"recruits": 0, "establishment": 6400, "women_share": 0.15}))
     careers: ArmedForcesCareers = Field(default_factory=ArmedForcesCareers)
     deployment: ArmedForcesDeployment = Field(default_factory=ArmedForcesDeployment)
 
@@ -359,10 +376,10 @@ class Dema(Section):
 
     initial: DemaInitial = Field(default_factory=DemaInitial)
     conscription: DemaConscription = Field(default_factory=DemaConscription)
-    uniformed_recruitment: Recruitment = Field(default_factory=lambda: Recruitment(
-        recruits=0, establishment=600, women_share=0.15))
-    civilian_recruitment: Recruitment = Field(default_factory=lambda: Recruitment(
-        recruits=0, establishment=550, women_share=0.45))
+    uniformed_recruitment: Recruitment = Field(default_factory=lambda: Recruitment.model_validate(
+        {"recruits": 0, "establishment": 600, "women_share": 0.15}))
+    civilian_recruitment: Recruitment = Field(default_factory=lambda: Recruitment.model_validate(
+        {"recruits": 0, "establishment": 550, "women_share": 0.45}))
     careers: DemaCareers = Field(default_factory=DemaCareers)
     pool: DemaPool = Field(default_factory=DemaPool)
     deployment: DemaDeployment = Field(default_factory=DemaDeployment)
@@ -446,8 +463,8 @@ class Police(Section):
 
     initial: PoliceInitial = Field(default_factory=PoliceInitial)
     academy: PoliceAcademy = Field(default_factory=PoliceAcademy)
-    civilian_recruitment: Recruitment = Field(default_factory=lambda: Recruitment(
-        recruits=0, establishment=5000, women_share=0.65))
+    civilian_recruitment: Recruitment = Field(default_factory=lambda: Recruitment.model_validate(
+        {"recruits": 0, "establishment": 5000, "women_share": 0.65}))
     careers: PoliceCareers = Field(default_factory=PoliceCareers)
     deployment: PoliceDeployment = Field(default_factory=PoliceDeployment)
 

@@ -343,8 +343,8 @@ def _fill(template: Any, values: dict[str, float], base_lever: Dated) -> Any:
             day, value, *rest = template
             if value == "base":
                 value = base_lever.at(month_number(parse_date(day)))
-            elif isinstance(value, str) and REFERENCE_RE.match(value):
-                value = values[REFERENCE_RE.match(value).group(1)]
+            elif isinstance(value, str) and (ref := REFERENCE_RE.match(value)):
+                value = values[ref.group(1)]
             return [day, value, *rest]
         return [_fill(v, values, base_lever) for v in template]
     return template

@@ -68,7 +68,8 @@ def load_figures(path: Path, start_year: int) -> tuple[Figure, ...]:
                                                     "value": pl.Float64})
     except Exception as err:  # polars raises several kinds for unreadable CSV
         raise InputError(path, None, f"unreadable CSV: {err}") from None
-    missing = {"series", "year", "measure", "value", "count", "precision", "use"} - set(frame.columns)
+    required = {"series", "year", "measure", "value", "count", "precision", "use"}
+    missing = required - set(frame.columns)
     if missing:
         raise InputError(path, sorted(missing)[0], "required column is missing")
     out = []
