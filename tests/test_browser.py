@@ -125,9 +125,21 @@ def run_report(tmp_path_factory) -> Path:
     return out / "report.html"
 
 
+@pytest.fixture(scope="module")
+def compare_report(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("compare") / "out"
+    assert main(["compare", str(BASELINE), str(ROOT / "scenarios" / "deployment_targeting.toml"),
+                 str(ROOT / "scenarios" / "no_reform.toml"), "--replications", "2",
+                 "--workers", "1", "--quiet", "--out", str(out)]) == 0
+    return out / "report.html"
+
+
 @pytest.mark.parametrize("width", [1024, 1280, 1400])
-def test_the_verdict_is_in_the_first_screen_and_nothing_overflows(run_report, width):
-    status = open_page(run_report, width, 800)
+@pytest.mark.parametrize("report", ["run_report", "compare_report"])
+def test_the_verdict_is_in_the_first_screen_and_nothing_overflows(report, width, request):
+    """The run report's verdict table and the comparison's lever x target matrix end within
+    the first 800 px, and no page is wider than the window."""
+    status = open_page(request.getfixturevalue(report), width, 800)
     assert status.get("data-script-errors") == "0", status.get("data-script-error-text")
     assert int(status["data-verdict-bottom"]) <= 800, status["data-verdict-bottom"]
     assert status["data-overflow-x"] == "no"
@@ -144,6 +156,13 @@ def print_to_pdf(page: Path, pdf: Path) -> list[str]:
     fold = str.maketrans({"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl"})
     return [" ".join(p.extract_text().translate(fold).split())
             for p in pypdf.PdfReader(str(pdf)).pages]
+
+
+def test_the_printed_comparison_opens_with_the_matrix(compare_report, tmp_path):
+    first = print_to_pdf(compare_report, tmp_path / "compare.pdf")[0]
+    assert "What each lever does to the targets" in first
+    assert "deployment_targeting" in first and "no_reform" in first
+    assert "pts" in first or "no effect" in first      # the cells, not only the headers
 
 
 def test_the_printed_report_keeps_every_verdict_column_on_page_one(run_report, tmp_path):

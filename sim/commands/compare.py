@@ -59,7 +59,10 @@ def main(args: argparse.Namespace) -> int:
     if not common_years(runs):
         raise InputError(args.scenarios[1], "horizon", "no simulated year in common with "
                          f"{args.scenarios[0]}")
-    write_outputs(pairing, runs, Path(out), fitted_parameters(args.scenarios[0]))
+    warnings = write_outputs(pairing, runs, Path(out), fitted_parameters(args.scenarios[0]))
+    if not args.quiet:
+        for text in warnings:
+            print(text, file=sys.stderr)
     if not args.quiet:
         print(f"wrote {out}/")
     return 0
@@ -72,8 +75,9 @@ def run_all(pairing: Pairing, workers: int, quiet: bool) -> dict[str, pl.DataFra
 
 
 def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path,
-                  fitted: Fitted | None = None) -> None:
-    """Every file of a comparison; the tables first, the report (built from them) last."""
+                  fitted: Fitted | None = None) -> list[str]:
+    """Every file of a comparison; the tables first, the report (built from them) last.
+    Returns the Monte Carlo precision warnings (also shown in the report)."""
     import polars as pl
 
     from sim.analysis.compare import common_years, paired_differences, target_effects
@@ -81,6 +85,7 @@ def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path,
     from sim.runs.outputs import resolved_toml, write_csv, write_parquet, write_text
     from sim.analysis.attainment import target_table
     from sim.scenario.project_data import load_observed
+    from sim.analysis.precision import headline_precision, warning_text
     from sim.analysis.summary import summary_frame
     from sim.scenario.targets import load_targets
 
@@ -108,5 +113,8 @@ def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path,
         write_text(resolved_toml(scenario, seed=scenario.seed,
                                  replications=scenario.replications),
                    out / "scenarios" / f"{i}_{safe_name(label)}.toml")
+    warnings = [f"{label}: {text}" for label, frame in runs.items()
+                if (text := warning_text(headline_precision(frame, horizon, targets)))]
     write_text(comparison_report(pairing, summaries, differences, tables, effects, targets,
-                                 observed, fitted, years), out / "report.html")
+                                 observed, fitted, years, warnings), out / "report.html")
+    return warnings

@@ -28,21 +28,9 @@ from sim.reports.charts import (Panel, add_milestones, deployed_panels, fan_figu
 from sim.scenario.targets import UnTarget
 from sim.reports.provenance import input_rows, parameters
 from sim.analysis.intervals import wilson
+from sim.analysis.attainment import headline_targets
 from sim.reports.page import Page
-
-
-def points(x: float | None, signed: bool = True) -> str:
-    """A difference in share as percentage points: ``+1.2 pts``."""
-    if not finite(x):
-        return "n/a"
-    return f"{100 * x:+.1f} pts" if signed else f"{100 * x:.1f} pts"
-
-
-def points_interval(mid: float | None, lo: float | None, hi: float | None) -> str:
-    if not finite(mid):
-        return "n/a"
-    assert lo is not None and hi is not None      # an interval is given wherever mid is
-    return f"{points(mid)} ({100 * lo:+.1f} to {100 * hi:+.1f})"
+from sim.reports.style import points, points_interval
 
 
 def spread(lo: float | None, hi: float | None) -> str:
@@ -271,13 +259,81 @@ def probability_figure(tables: dict[str, pl.DataFrame], targets: Sequence[UnTarg
 # -- the page ------------------------------------------------------------------------------------
 
 
+def _direction(e: dict[str, Any]) -> str:
+    """The cell's colour: up or down, 'sure' when the 90% interval of the paired mean excludes
+    zero; flat when every paired difference is zero (the lever does not reach the target)."""
+    mean, lo, hi = e["diff_mean"], e["diff_mean_lo"], e["diff_mean_hi"]
+    if not finite(mean):
+        return ""
+    if mean == 0 and e["diff_p05"] == 0 and e["diff_p95"] == 0:
+        return "flat"
+    if lo > 0 or hi < 0:
+        return "up-sure" if mean > 0 else "down-sure"
+    return "up" if mean > 0 else "down"
+
+
+def _chance(p: float | None) -> str:
+    return pct(p, 0) if finite(p) else "n/a"
+
+
+def effect_matrix(effects: pl.DataFrame, labels: Sequence[str], reference: str,
+                  targets: Sequence[UnTarget], n: int
+                  ) -> tuple[list[str], list[tuple[str, list[tuple[list[str], str]]]]]:
+    """Lever x target: the paired effect on each headline target in its year (points, 90%
+    interval) and the change in the chance of meeting it."""
+    shown = [t for t in headline_targets(targets) if t.series is not None]
+    header = [f"lever (vs {reference})",
+              *(f"{category_title(t)}: {pct(t.target, 0)} by {t.year}" for t in shown)]
+    rows = []
+    for label in labels[1:]:
+        own = {r["target_id"]: r for r in effects.filter(pl.col("scenario") == label)
+               .iter_rows(named=True)}
+        cells: list[tuple[list[str], str]] = []
+        for t in shown:
+            e = own.get(t.target_id)
+            if e is None:
+                cells.append((["not in the years compared"], ""))
+                continue
+            direction = _direction(e)
+            chance = (f"chance {_chance(e['prob_meet_reference'])} → "
+                      f"{_chance(e['prob_meet_scenario'])}")
+            if direction == "flat":
+                cells.append((["no effect", chance], direction))
+                continue
+            lo, hi = e["diff_mean_lo"], e["diff_mean_hi"]
+            cells.append(([points(e["diff_mean"]), f"({100 * lo:+.1f} to {100 * hi:+.1f})",
+                           chance], direction))
+        rows.append((label, cells))
+    return header, rows
+
+
+MATRIX_KEY = ("Each cell: the paired effect on women's share in the target's year, in "
+              "percentage points with its 90% interval, and the chance of meeting the target, "
+              "reference → lever. Dark green / dark red: the interval excludes zero (the effect's "
+              "sign is certain at this precision); light: direction only; grey: no effect in "
+              "any replication (the lever does not reach this group).")
+
+
 def comparison_report(pairing: Pairing, summaries: dict[str, pl.DataFrame],
                       differences: pl.DataFrame, tables: dict[str, pl.DataFrame],
                       effects: pl.DataFrame, targets: Sequence[UnTarget],
-                      observed: pl.DataFrame, fitted: Fitted, years: Sequence[int]) -> str:
+                      observed: pl.DataFrame, fitted: Fitted, years: Sequence[int],
+                      warnings: Sequence[str] = ()) -> str:
     labels, reference = pairing.labels, pairing.labels[0]
     last, n = years[-1], pairing.replications
     page = Page("Comparison: " + " vs ".join(labels))
+    with page.section("summary", "verdict"):
+        page.heading("What each lever does to the targets")
+        page.matrix(*effect_matrix(effects, labels, reference, targets, n))
+        page.text(MATRIX_KEY, note=True)
+        if warnings:
+            more = f" (and {len(warnings) - 1} more scenarios, listed below)" \
+                if len(warnings) > 1 else ""
+            page.warning(warnings[0] + more)
+    if len(warnings) > 1:
+        with page.details("Monte Carlo precision of every scenario"):
+            for text in warnings:
+                page.text(text, note=True)
     page.text(f"Reference: {reference}. Every effect is scenario minus reference, replication by "
               f"replication: all scenarios ran with seed {pairing.seed} and replications 0-"
               f"{n - 1}, so replication r of each meets the same random draws wherever the "

@@ -40,6 +40,11 @@ section.summary h2 { margin-top: .5rem; }
 tr.on-track td.verdict { background: #d8f0de; font-weight: 600; }
 tr.at-risk td.verdict { background: #fff1c2; font-weight: 600; }
 tr.off-track td.verdict { background: #f9d6d2; font-weight: 600; }
+td.up-sure { background: #b9e3c4; } td.up { background: #e3f4e7; }
+td.down-sure { background: #f3b9b1; } td.down { background: #fbe4e0; }
+td.flat { background: #f2f2f2; color: #555; }
+table.matrix td { font-variant-numeric: tabular-nums; }
+p.warning { color: #8a4b00; font-weight: 600; }
 dl.glossary dt { font-weight: 600; } dl.glossary dd { margin: 0 0 .4rem 1rem; color: #444; }
 @page { size: A4; margin: 12mm; }
 @media print {
@@ -150,6 +155,24 @@ class Page:
             yield self
         finally:
             self.parts.append("</details>")
+
+    def matrix(self, header: Sequence[str],
+               rows: Sequence[tuple[str, Sequence[tuple[Sequence[str], str]]]]) -> "Page":
+        """A table of labelled rows whose cells each carry lines of text and a class (the
+        compare report's lever x target matrix, coloured by direction and certainty)."""
+        out = ['<div class="table-wrap"><table class="matrix"><thead><tr>',
+               *(f"<th>{esc(h)}</th>" for h in header), "</tr></thead><tbody>"]
+        for label, cells in rows:
+            tds = "".join(f'<td class="{esc(cls)}">' + "<br>".join(esc(x) for x in lines)
+                          + "</td>" for lines, cls in cells)
+            out.append(f"<tr><th>{esc(label)}</th>{tds}</tr>")
+        out.append("</tbody></table></div>")
+        self.parts.append("".join(out))
+        return self
+
+    def warning(self, text: str) -> "Page":
+        self.parts.append(f'<p class="warning">{esc(text)}</p>')
+        return self
 
     @contextmanager
     def section(self, cls: str, section_id: str) -> Iterator["Page"]:

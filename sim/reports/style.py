@@ -104,3 +104,17 @@ MEASURE_WORDS = {"deployed_during": "deployed in the year", "stock_end": "at yea
 def group_size(series_id: str, size: float) -> str:
     """A group's size the way a reader counts it: ``~90 deployed in the year``."""
     return f"~{size:,.0f} {MEASURE_WORDS.get(BY_ID[series_id].measure, '')}".rstrip()
+
+
+def points(x: float | None, signed: bool = True) -> str:
+    """A difference in share as percentage points: ``+1.2 pts``."""
+    if not finite(x):
+        return "n/a"
+    return f"{100 * x:+.1f} pts" if signed else f"{100 * x:.1f} pts"
+
+
+def points_interval(mid: float | None, lo: float | None, hi: float | None) -> str:
+    if not finite(mid):
+        return "n/a"
+    assert lo is not None and hi is not None      # an interval is given wherever mid is
+    return f"{points(mid)} ({100 * lo:+.1f} to {100 * hi:+.1f})"
