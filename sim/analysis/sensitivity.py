@@ -271,7 +271,7 @@ def best_points(y: np.ndarray, output: Output, n: int = BEST) -> pl.DataFrame:
                           "p05": p05, "p95": p95})
     if output.target is not None:
         hits, count = prob_meet(y, output.target.target, axis=1)
-        lo, hi = wilson(hits, count, confidence=0.95)
+        lo, hi = wilson(hits, count, confidence=CONFIDENCE)
         frame = frame.with_columns(pl.Series("prob_meet", hits / np.maximum(count, 1)),
                                    pl.Series("prob_low", lo), pl.Series("prob_high", hi))
         order = ["prob_meet", "mean"]

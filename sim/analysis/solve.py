@@ -69,7 +69,7 @@ class Evaluation:
 
     value: float
     prob: float                         # in the year ``by``
-    prob_low: float                     # 95% Wilson interval
+    prob_low: float                     # 90% Wilson interval
     prob_high: float
     median_share: float
     prob_by_year: dict[int, float]
@@ -95,14 +95,14 @@ class Solution:
         if self.status == "met_at_low":
             e = self.evaluations[0]
             return (f"{what}\nalready met at the low end of the range: {q.lever.key} = "
-                    f"{_fmt(q.low)} (P = {e.prob:.0%}, 95% interval {e.prob_low:.0%}-"
+                    f"{_fmt(q.low)} (P = {e.prob:.0%}, 90% interval {e.prob_low:.0%}-"
                     f"{e.prob_high:.0%})")
         if self.status == "found":
             e = next(e for e in self.evaluations if e.value == self.value)
             lo, hi = self.bracket  # type: ignore[misc]
             return (f"{what}\nsmallest {q.lever.key} that meets it: {_fmt(self.value)} "
                     f"(between {_fmt(lo)}, which does not, and {_fmt(hi)}; P = {e.prob:.0%}, "
-                    f"95% interval {e.prob_low:.0%}-{e.prob_high:.0%}; median share "
+                    f"90% interval {e.prob_low:.0%}-{e.prob_high:.0%}; median share "
                     f"{e.median_share:.1%})")
         top = self.evaluations[-1] if self.evaluations[-1].value == q.high else next(
             e for e in self.evaluations if e.value == q.high)
@@ -111,7 +111,7 @@ class Solution:
                  f"at {q.lever.key} = {_fmt(q.high)} it is not reached by the horizon "
                  f"{q.horizon} either")
         return (f"{what}\nnot reachable by {q.by} within the lever's range {_fmt(q.low)} to "
-                f"{_fmt(q.high)}: at the top P = {top.prob:.0%} (95% interval "
+                f"{_fmt(q.high)}: at the top P = {top.prob:.0%} (90% interval "
                 f"{top.prob_low:.0%}-{top.prob_high:.0%}); {later}")
 
 
@@ -183,7 +183,7 @@ def evaluate(q: Question, value: float, backend: Backend) -> Evaluation:
         prob_by_year[int(year)] = p if p is not None else 0.0
     in_year = shares.filter(pl.col("year") == q.by)["share"]
     hits, n = prob_meet(in_year.to_numpy(), q.target.target)
-    lo, hi = wilson(hits, n, confidence=0.95)
+    lo, hi = wilson(hits, n)
     median = cast(float | None, in_year.drop_nulls().median())     # a float column's median
     return Evaluation(value, float(hits / n) if n else 0.0, float(lo), float(hi),
                       float(median) if median is not None else float("nan"), prob_by_year)

@@ -191,6 +191,7 @@ class Page:
 
     def figure(self, fig: go.Figure) -> "Page":
         self.n_figures += 1
+        fig.update_layout(template="plotly_white")   # one look for every report's charts
         fig.update_layout(autosize=True, margin=dict(l=60, r=30, t=90, b=50))
         self.parts.append('<div class="figure">' + fig.to_html(
             full_html=False, include_plotlyjs=False, div_id=f"figure-{self.n_figures}",

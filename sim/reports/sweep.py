@@ -16,11 +16,13 @@ from scipy.stats import qmc
 
 from sim import __version__
 from sim.analysis.sensitivity import BOOTSTRAP, CONFIDENCE, Analysis, OutputAnalysis
-from sim.reports.style import pct
+from sim.reports.style import category_title, pct, points
+from sim.analysis.attainment import ON_TRACK, prob_meet, verdict
 from sim.reports.page import Page
 from sim.runs.design import Plan
 
 CI = f"{CONFIDENCE:.0%}"
+ROW_CLASS = {"on track": "meets", "off track": "misses"}
 
 
 def short(key: str) -> str:
@@ -35,8 +37,10 @@ def span(lo: float, hi: float) -> str:
 def report(plan: Plan, analysis: Analysis) -> str:
     sweep = plan.sweep
     page = Page(f"Sweep: {sweep.spec.name}")
-    if sweep.spec.description:
-        page.text(sweep.spec.description)
+    with page.section("summary", "verdict"):
+        _summary(page, plan, analysis)
+        if sweep.spec.description:
+            page.text(sweep.spec.description)
     _about(page, plan)
     _levers(page, plan)
     _coverage(page, plan)
@@ -44,6 +48,37 @@ def report(plan: Plan, analysis: Analysis) -> str:
         _output(page, plan, oa)
     _method(page, plan)
     return page.render()
+
+
+def _summary(page: Page, plan: Plan, analysis: Analysis) -> None:
+    """The answer first: per output, the lever setting most likely to meet its target, how many
+    points are on track, and the lever that moves the share most."""
+    page.heading("What the sweep found")
+    rows = []
+    for oa in analysis.outputs:
+        t = oa.output.target
+        best = oa.best.row(0, named=True) if oa.best.height else None
+        setting = ", ".join(f"{short(k)} = {v:g}" for k, v in plan.values(best["point"]).items()) \
+            if best else "—"
+        if t is not None and best is not None:
+            hits, n = prob_meet(oa.y, t.target, axis=1)
+            on_track = int(np.sum((n > 0) & (hits >= ON_TRACK * n)))
+            chance = (f"{pct(best['prob_meet'], 0)} ({pct(best['prob_low'], 0)}–"
+                      f"{pct(best['prob_high'], 0)})")
+            goal = f"{category_title(t)}: {pct(t.target, 0)} by {t.year}"
+            count = f"{on_track} of {len(oa.y)}"
+        else:
+            chance, goal, count = "—", f"{oa.output.series}, {oa.output.year}", "—"
+        top = oa.tornado[0] if oa.tornado else None
+        mover = (f"{short(top.key)}: {points(top.effect.estimate)} low → high end"
+                 if top else "—")
+        rows.append([goal, setting, chance, count, mover])
+    page.table(["output", "best setting", f"its chance of meeting the target ({CI})",
+                f"points on track (chance ≥ {ON_TRACK:.0%})", "lever that moves it most"],
+               rows, numeric=(2, 3))
+    page.text("Chance: the share of a point's replications at or above the target in its year, "
+              f"with its {CI} Wilson interval. Differences are in percentage points; every "
+              f"interval in this report is {CI}.", note=True)
 
 
 def _about(page: Page, plan: Plan) -> None:
@@ -133,14 +168,39 @@ def _response(page: Page, plan: Plan, oa: OutputAnalysis) -> None:
         x, y = pts[keys[0]].to_numpy(), pts[keys[1]].to_numpy()
         xs, ys = np.unique(x), np.unique(y)
         z = np.full((len(ys), len(xs)), np.nan)
-        z[np.searchsorted(ys, y), np.searchsorted(xs, x)] = mean
+        cell = (np.searchsorted(ys, y), np.searchsorted(xs, x))
+        z[cell] = mean
+        target = oa.output.target
+        met = np.zeros_like(z, dtype=bool)
+        if target is not None:
+            hits, n = prob_meet(oa.y, target.target, axis=1)
+            chance = np.full_like(z, np.nan)
+            chance[cell] = np.where(n > 0, hits / np.maximum(n, 1), np.nan)
+            met = np.nan_to_num(chance) >= ON_TRACK
+        text = [[pct(v) + (" ✔" if m else "") for v, m in zip(row, mrow)]
+                for row, mrow in zip(z, met)]
         fig = go.Figure(go.Heatmap(x=[f"{v:g}" for v in xs], y=[f"{v:g}" for v in ys], z=z,
-                                   colorscale="Viridis", colorbar=dict(title="share"),
-                                   text=[[pct(v) for v in row] for row in z],
-                                   texttemplate="%{text}", hovertemplate="%{x}, %{y}: %{text}"))
-        fig.update_layout(title=f"{label} over the grid", xaxis_title=short(keys[0]),
-                          yaxis_title=short(keys[1]), xaxis_type="category",
-                          yaxis_type="category")
+                                   colorscale="Viridis",
+                                   colorbar=dict(title="share", tickformat=".0%"),
+                                   text=text, texttemplate="%{text}",
+                                   hovertemplate="%{x}, %{y}: %{text}<extra></extra>"))
+        fig.update_layout(title=f"{label} over the grid" + (
+            f" (✔: on track for {pct(target.target, 0)}, chance ≥ {ON_TRACK:.0%})"
+            if target is not None else ""), xaxis_title=short(keys[0]),
+            yaxis_title=short(keys[1]), xaxis_type="category", yaxis_type="category")
+        page.figure(fig)
+        if target is not None:
+            fig = go.Figure(go.Heatmap(
+                x=[f"{v:g}" for v in xs], y=[f"{v:g}" for v in ys], z=chance, zmin=0, zmax=1,
+                colorscale="RdYlGn", colorbar=dict(title="chance", tickformat=".0%"),
+                text=[[pct(v, 0) for v in row] for row in chance], texttemplate="%{text}",
+                hovertemplate="%{x}, %{y}: chance %{text}<extra></extra>"))
+            fig.update_layout(title=f"Chance of meeting {pct(target.target, 0)} in "
+                                    f"{target.year}", xaxis_title=short(keys[0]),
+                              yaxis_title=short(keys[1]), xaxis_type="category",
+                              yaxis_type="category")
+            page.figure(fig)
+        return
     elif spec.design == "grid" and len(keys) == 1:
         with np.errstate(all="ignore"):
             lo, hi = np.nanpercentile(oa.y, [5, 95], axis=1)
@@ -149,13 +209,16 @@ def _response(page: Page, plan: Plan, oa: OutputAnalysis) -> None:
             go.Scatter(x=x, y=hi, line=dict(width=0), showlegend=False, hoverinfo="skip"),
             go.Scatter(x=x, y=lo, fill="tonexty", line=dict(width=0), name="5-95% of replications"),
             go.Scatter(x=x, y=mean, mode="lines+markers", name="mean")])
-        fig.update_layout(title=label, xaxis_title=short(keys[0]), yaxis_title="share")
+        fig.update_layout(title=label, xaxis_title=short(keys[0]), yaxis_title="share",
+                          yaxis_tickformat=".0%")
     else:
         fig = go.Figure(go.Parcoords(
             line=dict(color=np.nan_to_num(mean, nan=0.0), colorscale="Viridis", showscale=True,
-                      colorbar=dict(title="share")),
-            dimensions=[dict(label=short(k), values=pts[k].to_numpy()) for k in keys]
-            + [dict(label="mean share", values=np.nan_to_num(mean, nan=0.0))]))
+                      colorbar=dict(title="share", tickformat=".0%")),
+            dimensions=[dict(label=short(k), values=pts[k].to_numpy(), tickformat=".3~g")
+                        for k in keys]
+            + [dict(label="mean share", values=np.nan_to_num(mean, nan=0.0),
+                    tickformat=".1%")]))
         fig.update_layout(title=f"{label}: every point, lever by lever (drag an axis to filter)")
     if oa.output.target is not None and spec.design == "grid" and len(keys) == 1:
         fig.add_hline(y=oa.output.target.target, line_dash="dash",
@@ -167,21 +230,23 @@ def _tornado(page: Page, oa: OutputAnalysis) -> None:
     bars = list(reversed(oa.tornado))           # largest on top
     eff = [b.effect for b in bars]
     fig = go.Figure(go.Bar(
-        y=[short(b.key) for b in bars], x=[e.estimate for e in eff], orientation="h",
+        y=[short(b.key) for b in bars], x=[100 * e.estimate for e in eff], orientation="h",
         error_x=dict(type="data", symmetric=False,
-                     array=[e.high - e.estimate for e in eff],
-                     arrayminus=[e.estimate - e.low for e in eff]),
+                     array=[100 * (e.high - e.estimate) for e in eff],
+                     arrayminus=[100 * (e.estimate - e.low) for e in eff]),
         hovertext=[f"{b.key}: low {span(*b.low_range)} -> {pct(b.low_mean.estimate)}, "
                    f"high {span(*b.high_range)} -> {pct(b.high_mean.estimate)}" for b in bars]))
     fig.update_layout(title=f"Tornado: share at the high end minus at the low end of each "
-                            f"lever ({CI} intervals)", xaxis_title="difference in share",
-                      xaxis_tickformat=".1%", height=max(300, 60 * len(bars) + 150))
+                            f"lever ({CI} intervals)",
+                      xaxis_title="difference in share (percentage points)",
+                      height=max(300, 60 * len(bars) + 150))
     page.figure(fig)
     page.table(["lever", "low end", "share there", "high end", "share there", "difference",
                 f"{CI} interval"],
                [[b.key, span(*b.low_range), pct(b.low_mean.estimate),
                  span(*b.high_range), pct(b.high_mean.estimate),
-                 pct(b.effect.estimate, 2), f"{pct(b.effect.low, 2)} to {pct(b.effect.high, 2)}"]
+                 points(b.effect.estimate), f"{100 * b.effect.low:+.1f} to "
+                 f"{100 * b.effect.high:+.1f} pts"]
                 for b in oa.tornado])
 
 
@@ -215,11 +280,11 @@ def _best(page: Page, plan: Plan, oa: OutputAnalysis) -> None:
         if t is not None:
             row.append(f"{pct(r['prob_meet'], 0)} ({pct(r['prob_low'], 0)} to "
                        f"{pct(r['prob_high'], 0)})")
-            classes.append("meets" if (r["prob_meet"] or 0) >= 0.5 else "misses")
+            classes.append(ROW_CLASS.get(verdict(r["prob_meet"]), ""))
         rows.append(row)
     header = ["point", *[short(k) for k in keys], "mean share", "5-95% of replications"]
     if t is not None:
-        header.append("P(meets target) (95% Wilson interval)")
+        header.append(f"chance of meeting the target ({CI} Wilson interval)")
     page.table(header, rows, classes or None)
 
 
