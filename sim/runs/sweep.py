@@ -78,7 +78,8 @@ def drive(sweep: Sweep, points: pl.DataFrame, tasks: Iterable[Task], backend: Ba
     failures: list[Failure] = []
     cached: tuple[int, Scenario] | None = None
     while queue or pending:
-        while queue and len(pending) < backend.capacity:
+        capacity = backend.capacity   # read at each top-up: a Dask cluster may have grown
+        while queue and len(pending) < capacity:
             task, attempt = queue.popleft()
             if cached is None or cached[0] != task.point:
                 cached = (task.point, sweep.scenario(values[task.point], task.seed))
