@@ -9,6 +9,7 @@ never depend on which backend ran them or on how many workers it had.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -143,7 +144,8 @@ def local_cluster(workers: int) -> DaskBackend:
     try:
         cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
                                            processes=True, host="127.0.0.1",
-                                           dashboard_address=None)
+                                           dashboard_address=None,
+                                           silence_logs=logging.ERROR)   # no shutdown chatter
     except (OSError, TimeoutError, RuntimeError) as err:
         raise InputError("--dask", None, f"cannot start a local cluster: {err}") from None
     try:
