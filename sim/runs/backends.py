@@ -89,14 +89,15 @@ class DaskBackend:
     to this process, which alone writes files.
 
     ``workers`` and ``capacity`` are read live from the scheduler, so the tasks kept in flight
-    follow the cluster as workers join (an adaptive or ``scale``-d cluster) and leave. A
-    cluster this backend started itself (``--dask local:N``) is closed with it.
+    follow the cluster as workers join (``cluster.scale``, new batch jobs) and leave. A
+    cluster this backend started itself (``--dask local:N``) is closed with it. ``option``
+    is the command-line option that chose the cluster, for error messages.
     """
 
-    def __init__(self, client: Any, cluster: Any = None):
+    def __init__(self, client: Any, cluster: Any = None, option: str = "--dask"):
         self.client, self.cluster = client, cluster
         try:
-            check_worker_versions(client)
+            check_worker_versions(client, option)
         except BaseException:
             self.close()
             raise
@@ -165,7 +166,7 @@ def connect(address: str, timeout: str | None = None, option: str = "--dask") ->
     except (OSError, TimeoutError, ValueError, TypeError) as err:
         raise InputError(option, None, f"cannot reach a Dask scheduler at {address}: "
                          f"{err}") from None
-    return DaskBackend(client)
+    return DaskBackend(client, option=option)
 
 
 def scheduler_address(path: Path) -> str:
@@ -199,16 +200,18 @@ def dask_backend(dask: str | None = None, scheduler_file: Path | str | None = No
     return connect(dask, timeout)
 
 
+MUST_MATCH = ("wps-deploy-sim", "numpy")   # what fixes the numbers a worker computes
+
+
 def _package_versions() -> dict[str, str]:
-    """Runs on each worker (and here): what must match for bit-identical results."""
-    import numpy
+    """Runs on each worker (and here): the versions that must match for identical results."""
+    from sim.runs.provenance import library_versions
 
-    from sim import __version__
+    found = library_versions()
+    return {name: found[name] for name in MUST_MATCH}
 
-    return {"wps-deploy-sim": __version__, "numpy": numpy.__version__}
 
-
-def check_worker_versions(client: Any) -> None:
+def check_worker_versions(client: Any, option: str = "--dask") -> None:
     """Refuse a cluster whose workers run another package or numpy version than this process:
     their results would silently differ (numpy fixes the random streams). Workers that join
     later are started from the same environment by the same job script, which is the rule."""
@@ -216,13 +219,13 @@ def check_worker_versions(client: Any) -> None:
     try:
         remote = client.run(_package_versions)
     except Exception as err:   # a worker without this package cannot even unpickle the call
-        raise InputError("--dask", None, f"the workers cannot run wps-deploy-sim "
+        raise InputError(option, None, f"the workers cannot run wps-deploy-sim "
                          f"({type(err).__name__}: {err}); install it on them") from None
     for worker, theirs in sorted(remote.items()):
         if theirs != here:
             differ = ", ".join(f"{k} {theirs.get(k)} (here {v})" for k, v in here.items()
                                if theirs.get(k) != v)
-            raise InputError("--dask", None, f"worker {worker} runs {differ}; every worker "
+            raise InputError(option, None, f"worker {worker} runs {differ}; every worker "
                              "needs the same versions as this process")
 
 
