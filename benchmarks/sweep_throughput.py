@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from sim.commands.sweep import finish  # noqa: E402
 from sim.runs.sweep import collect, prepare_folder, run_sweep
-from sim.runs.backends import DaskBackend, backend_for
+from sim.runs.backends import backend_for, connect
 from sim.runs.sweep_file import load_sweep
 from sim.runs.design import make_plan
 
@@ -76,7 +76,7 @@ def main() -> None:
 
             with LocalCluster(n_workers=args.dask_local, threads_per_worker=1,
                               processes=True, dashboard_address=None) as cluster:
-                backend = DaskBackend(cluster.scheduler_address)
+                backend = connect(cluster.scheduler_address)
                 # Warm up: each worker process imports the model once before timing starts.
                 backend.client.run(importlib.import_module, "sim.model.replication")
                 load = os.getloadavg()[0]

@@ -18,6 +18,7 @@ from sim.analysis.calibration.figures import comparable, load_figures
 from sim.analysis.calibration.config import load_config, placement
 from sim.scenario.loading import resolve
 from sim.commands.cli import main
+from sim.runs.provenance import library_versions
 from sim.scenario.dated import month_number
 from sim.scenario.loading import InputError, merge
 from sim.model.replication import simulate
@@ -261,6 +262,7 @@ def test_backtest_runs_end_to_end_in_quick_mode(tmp_path, capsys):
     assert (table["forecast_p50"] <= table["p95"]).all()
     fitted = tomllib.loads((out / "fitted.toml").read_text(encoding="utf-8"))
     assert fitted["meta"]["until"] == 2021 and fitted["meta"]["mode"] == "quick"
+    assert fitted["meta"]["versions"] == library_versions()
     assert {(o["series"], o["year"]) for o in fitted["meta"]["observed"]} == {
         (f.series, f.year) for f in load_figures(OBSERVED, 2010) if f.year <= 2021}
     # No DEMA figure is older than 2022: its parameters stay at their starts (prior means).

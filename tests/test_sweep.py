@@ -21,7 +21,8 @@ from sim.commands.cli import main
 from sim.scenario.loading import InputError
 from sim.model.series import SERIES
 from sim.runs.sweep import collect, prepare_folder, run_sweep
-from sim.runs.backends import DaskBackend, PoolBackend
+from sim.runs import backends
+from sim.runs.backends import PoolBackend
 from sim.runs.sweep_file import load_sweep
 from sim.runs.design import make_plan
 
@@ -237,8 +238,8 @@ def test_bad_sweep_files_are_refused_clearly(tmp_path, capsys, name, text, key, 
 
 def test_an_unreachable_dask_scheduler_is_an_input_error(tiny, tmp_path, monkeypatch, capsys):
     with pytest.raises(InputError, match="cannot reach a Dask scheduler"):
-        DaskBackend("tcp://127.0.0.1:9", timeout="1s")
-    monkeypatch.setattr(DaskBackend.__init__, "__defaults__", ("1s",))
+        backends.connect("tcp://127.0.0.1:9", timeout="1s")
+    monkeypatch.setattr(backends, "TIMEOUT", "1s")
     out = tmp_path / "out"
     assert main(["sweep", str(tiny), "--dask", "tcp://127.0.0.1:9", "--out", str(out)]) == 2
     assert "--dask: cannot reach a Dask scheduler at tcp://127.0.0.1:9" in capsys.readouterr().err

@@ -1,4 +1,5 @@
-"""The command line: ``python run_scenario.py COMMAND ...``.
+"""The command line: ``python run_scenario.py COMMAND ...``, ``python -m sim COMMAND ...`` or
+``wps-sim COMMAND ...`` (the same parser; only the program name in messages differs).
 
 Each command lives in its own module under ``sim.commands`` and registers its parser. Bad
 input of any kind ends in one line naming the file, the key and the problem, and exit code 2.
@@ -22,9 +23,9 @@ EPILOG = """examples:
 """
 
 
-def parser() -> argparse.ArgumentParser:
+def parser(prog: str = "run_scenario.py") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="run_scenario.py",
+        prog=prog,
         description="Forecast women's share among the personnel Denmark deploys abroad "
                     "(Armed Forces, DEMA, police) against the UN DPO 2028 targets.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,8 +36,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+def main(argv: list[str] | None = None, prog: str = "run_scenario.py") -> int:
+    args = parser(prog).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except InputError as err:
@@ -45,3 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; no partial files were left", file=sys.stderr)
         return 130
+
+
+def console() -> int:
+    """The ``wps-sim`` console script (``[project.scripts]`` in pyproject.toml)."""
+    return main(prog="wps-sim")

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sim.commands.options import backend_from_args
 from sim.commands.run import OUTPUTS, add_run_options, simulate_runs
 from sim.scenario.loading import (Fitted, InputError, fitted_parameters, load_scenario,
                                   output_dir, safe_name)
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     import polars as pl
 
     from sim.analysis.compare import Pairing
+    from sim.runs.backends import Backend
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -46,7 +48,6 @@ def main(args: argparse.Namespace) -> int:
                          "compare (the first is the reference)")
     from sim.analysis.compare import common_years, pair
     from sim.runs.outputs import claim_folder
-    from sim.runs.backends import default_workers
 
     pairing = pair([load_scenario(f) for f in args.scenarios], args.seed, args.replications)
     out = args.out if args.out is not None else output_dir(
@@ -55,7 +56,11 @@ def main(args: argparse.Namespace) -> int:
     if not args.quiet:
         for note in pairing.notes:
             print(f"note: {note}", file=sys.stderr)
-    runs = run_all(pairing, args.workers or default_workers(), args.quiet)
+    backend = backend_from_args(args)
+    try:
+        runs = run_all(pairing, backend, args.quiet)
+    finally:
+        backend.close()
     if not common_years(runs):
         raise InputError(args.scenarios[1], "horizon", "no simulated year in common with "
                          f"{args.scenarios[0]}")
@@ -68,9 +73,9 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_all(pairing: Pairing, workers: int, quiet: bool) -> dict[str, pl.DataFrame]:
+def run_all(pairing: Pairing, backend: Backend, quiet: bool) -> dict[str, pl.DataFrame]:
     """Each scenario's replications 0..N-1 under the common seed, in the order given."""
-    return {label: simulate_runs(scenario, workers, quiet, label)
+    return {label: simulate_runs(scenario, backend, quiet, label)
             for label, scenario in zip(pairing.labels, pairing.scenarios)}
 
 

@@ -10,34 +10,16 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from sim.commands.options import add_backend_options, backend_from_args, positive, seed_arg
 from sim.scenario.loading import Fitted, fitted_parameters, load_scenario, output_dir
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from sim.runs.backends import Backend
     from sim.scenario.schema import Scenario
 
 OUTPUTS = Path("outputs")
-
-
-def positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{value} must be at least 1")
-    return value
-
-
-def seed_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError("a seed cannot be negative")
-    return value
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
@@ -45,8 +27,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    help="replications (default: the scenario's)")
     p.add_argument("--seed", type=seed_arg, metavar="S", help="root seed (default: the "
                    "scenario's)")
-    p.add_argument("--workers", type=positive, metavar="W", default=None,
-                   help="worker processes (default: all cores); results do not depend on it")
+    add_backend_options(p)
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
 
@@ -72,19 +53,21 @@ def with_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
 
 def main(args: argparse.Namespace) -> int:
     from sim.runs.outputs import claim_folder
-    from sim.runs.backends import default_workers
 
     scenario = with_overrides(load_scenario(args.scenario), args)
     out = args.out if args.out is not None else output_dir(OUTPUTS, scenario.name)
     claim_folder(out)
-    execute(scenario, Path(out), args.workers or default_workers(), args.quiet,
-            fitted_parameters(args.scenario))
+    backend = backend_from_args(args)
+    try:
+        execute(scenario, Path(out), backend, args.quiet, fitted_parameters(args.scenario))
+    finally:
+        backend.close()
     if not args.quiet:
         print(f"wrote {out}/")
     return 0
 
 
-def execute(scenario: Scenario, out: Path, workers: int, quiet: bool,
+def execute(scenario: Scenario, out: Path, backend: Backend, quiet: bool,
             fitted: Fitted | None = None) -> None:
     """Run and write the scenario's files, then its targets table and report
     (``sim.reports.forecast``)."""
@@ -93,7 +76,7 @@ def execute(scenario: Scenario, out: Path, workers: int, quiet: bool,
     from sim.reports.forecast import write_reports
     from sim.analysis.summary import summary_frame
 
-    runs = simulate_runs(scenario, workers, quiet, scenario.name)
+    runs = simulate_runs(scenario, backend, quiet, scenario.name)
     summary = summary_frame(runs)
     write_parquet(runs, out / "runs.parquet")
     write_parquet(summary, out / "summary.parquet")
@@ -103,13 +86,16 @@ def execute(scenario: Scenario, out: Path, workers: int, quiet: bool,
     warn_imprecise(runs, scenario.horizon, quiet)   # MC error of the headline shares
 
 
-def simulate_runs(scenario: Scenario, workers: int, quiet: bool, label: str) -> pl.DataFrame:
-    """Replications 0..N-1 of the scenario on ``workers`` processes, with a progress bar."""
+def simulate_runs(scenario: Scenario, backend: Backend, quiet: bool,
+                  label: str) -> pl.DataFrame:
+    """Replications 0..N-1 of the scenario on the backend (local processes or Dask: the
+    same numbers either way), with a progress bar."""
     from sim.runs.replications import run_replications, runs_frame, tqdm_progress
 
     progress, close = tqdm_progress(scenario.replications, quiet, label)
     try:
-        results = run_replications(scenario, range(scenario.replications), workers, progress)
+        results = run_replications(scenario, range(scenario.replications),
+                                   progress=progress, backend=backend)
     finally:
         close()
     return runs_frame(results)

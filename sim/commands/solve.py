@@ -7,7 +7,7 @@ import sys
 
 from typing import TYPE_CHECKING
 
-from sim.commands.run import positive, seed_arg
+from sim.commands.options import add_backend_options, backend_from_args, positive, seed_arg
 from sim.scenario.dated import parse_date
 from sim.scenario.loading import InputError
 
@@ -58,18 +58,13 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="paired replications per lever value (default: the scenario's)")
     p.add_argument("--seed", type=seed_arg, metavar="S", help="root seed (default: the "
                    "scenario's)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive, metavar="W",
-                       help="worker processes (default: all cores)")
-    where.add_argument("--dask", metavar="ADDRESS", help="a running Dask scheduler")
+    add_backend_options(p)
     p.add_argument("--quiet", action="store_true", help="print only the answer")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.runs.backends import default_workers
     from sim.analysis.solve import question, solve
-    from sim.runs.backends import backend_for
     from sim.scenario.targets import by_id, load_targets
 
     try:
@@ -87,7 +82,7 @@ def main(args: argparse.Namespace) -> int:
                   f"[{e.prob_low:.0%}-{e.prob_high:.0%}]  median share {e.median_share:.1%}",
                   file=sys.stderr)
 
-    backend = backend_for(args.workers or default_workers(), args.dask)
+    backend = backend_from_args(args)
     try:
         solution = solve(q, backend, show)
     finally:

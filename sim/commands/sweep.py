@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim.commands.run import positive, seed_arg
+from sim.commands.options import add_backend_options, backend_from_args, positive, seed_arg
 from sim.scenario.loading import output_dir
 
 if TYPE_CHECKING:
@@ -27,12 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Run every point of a sweep file's design, resuming "
                                    "whatever an earlier attempt on the same DIR finished.")
     p.add_argument("sweep", metavar="FILE", help="sweep TOML file (see docs/sweeps.md)")
-    where = p.add_mutually_exclusive_group()
-    where.add_argument("--workers", type=positive, metavar="W",
-                       help="local worker processes (default: all cores); results do not "
-                            "depend on it")
-    where.add_argument("--dask", metavar="ADDRESS",
-                       help="a running Dask scheduler, e.g. tcp://HOST:8786")
+    add_backend_options(p)
     p.add_argument("--replications", type=positive, metavar="N",
                    help="replications per point (default: the sweep file's)")
     p.add_argument("--seed", type=seed_arg, metavar="S", help="sweep seed (default: the file's)")
@@ -43,17 +38,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.runs.backends import default_workers
     from sim.runs.replications import tqdm_progress
     from sim.runs.sweep import finished, prepare_folder, run_sweep
-    from sim.runs.backends import backend_for
     from sim.runs.sweep_file import load_sweep
     from sim.runs.design import make_plan
 
     sweep = load_sweep(args.sweep, args.replications, args.seed)
     out = Path(args.out) if args.out is not None else output_dir(OUTPUTS, sweep.spec.name)
     the_plan = make_plan(sweep)
-    backend = backend_for(args.workers or default_workers(), args.dask)  # before any writing
+    backend = backend_from_args(args)  # before any writing: a bad --dask leaves nothing
     try:
         resumed = prepare_folder(out, the_plan)
     except BaseException:

@@ -26,6 +26,7 @@ from sim.analysis.calibration.fit import Calibration
 from sim.analysis.calibration.posterior import PROFILE_LEVEL, AgencyFit
 from sim.analysis.calibration.config import REFERENCE_RE, FreeParameter
 from sim.model.series import BY_ID
+from sim.runs.provenance import library_versions
 from sim.analysis.intervals import Z90
 from sim.reports.style import pct
 from sim.reports.page import Page
@@ -204,6 +205,7 @@ def fitted_toml(cal: Calibration) -> str:
                       "value": f.value, "precision": f.precision}
                      for f in cal.fitted_figures],
         "estimates": estimates,
+        "versions": library_versions(),
     }
     header = ("# Written by `python run_scenario.py calibrate` (do not edit by hand).\n"
               "# [parameters] is layered beneath scenarios that say calibration = \"...\".\n")

@@ -8,10 +8,13 @@ never depend on which backend ran them or on how many workers it had.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from sim.scenario.loading import InputError
@@ -24,8 +27,8 @@ def default_workers() -> int:
 class Backend(Protocol):
     """Runs calls and says when they are done (futures-like)."""
 
-    workers: int      # how many calls run at once
-    capacity: int     # how many calls to keep in flight
+    workers: int      # how many calls run at once (live for Dask: read it when needed)
+    capacity: int     # how many calls to keep in flight (live for Dask)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 
@@ -78,24 +81,39 @@ class PoolBackend:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-class DaskBackend:
-    """A running Dask distributed scheduler (``tcp://HOST:PORT``); the workers need this
-    package installed. Results come back to this process, which alone writes files."""
+TIMEOUT = "20s"   # how long to wait for a Dask scheduler before giving up
 
-    def __init__(self, address: str, timeout: str = "20s"):
+
+class DaskBackend:
+    """A Dask distributed cluster; the workers need this package installed. Results come back
+    to this process, which alone writes files.
+
+    ``workers`` and ``capacity`` are read live from the scheduler, so the tasks kept in flight
+    follow the cluster as workers join (``cluster.scale``, new batch jobs) and leave. A
+    cluster this backend started itself (``--dask local:N``) is closed with it. ``option``
+    is the command-line option that chose the cluster, for error messages.
+    """
+
+    def __init__(self, client: Any, cluster: Any = None, option: str = "--dask"):
+        self.client, self.cluster = client, cluster
         try:
-            from distributed import Client
-        except ImportError:
-            raise InputError("--dask", None, "needs dask[distributed]: pip install "
-                             "'wps-deploy-sim[dask]'") from None
-        try:
-            self.client = Client(address, timeout=timeout)
-        except (OSError, TimeoutError, ValueError) as err:
-            raise InputError("--dask", None, f"cannot reach a Dask scheduler at {address}: "
-                             f"{err}") from None
-        threads = sum(self.client.nthreads().values())
-        self.workers = max(1, threads)
-        self.capacity = max(4, 2 * threads)
+            check_worker_versions(client, option)
+        except BaseException:
+            self.close()
+            raise
+
+    def threads(self) -> int:
+        """Threads on the cluster's workers right now (one scheduler round trip)."""
+        return sum(self.client.nthreads().values())
+
+    @property
+    def workers(self) -> int:
+        return max(1, self.threads())
+
+    @property
+    def capacity(self) -> int:
+        """Two calls per thread keep every thread busy while results travel; at least 2."""
+        return max(2, 2 * self.threads())
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any:
         name = getattr(fn, "__name__", "call")
@@ -108,11 +126,115 @@ class DaskBackend:
 
     def close(self) -> None:
         self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
 
 
-def backend_for(workers: int, dask: str | None = None) -> Backend:
-    if dask:
-        return DaskBackend(dask)
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:
+        raise InputError("--dask", None, "needs dask[distributed]: pip install "
+                         "'wps-deploy-sim[dask]'") from None
+    return distributed
+
+
+def local_cluster(workers: int) -> DaskBackend:
+    """``--dask local:N``: a LocalCluster of N one-thread worker processes on this machine."""
+    distributed = _distributed()
+    try:
+        cluster = distributed.LocalCluster(n_workers=workers, threads_per_worker=1,
+                                           processes=True, host="127.0.0.1",
+                                           dashboard_address=None,
+                                           silence_logs=logging.ERROR)   # no shutdown chatter
+    except (OSError, TimeoutError, RuntimeError) as err:
+        raise InputError("--dask", None, f"cannot start a local cluster: {err}") from None
+    try:
+        client = distributed.Client(cluster, timeout=TIMEOUT)
+    except BaseException:
+        cluster.close()
+        raise
+    return DaskBackend(client, cluster)
+
+
+def connect(address: str, timeout: str | None = None, option: str = "--dask") -> DaskBackend:
+    """A client of the running scheduler at ``address``; InputError naming ``option`` if it
+    cannot be reached within the timeout."""
+    distributed = _distributed()
+    try:
+        client = distributed.Client(address, timeout=timeout or TIMEOUT)
+    except (OSError, TimeoutError, ValueError, TypeError) as err:
+        raise InputError(option, None, f"cannot reach a Dask scheduler at {address}: "
+                         f"{err}") from None
+    return DaskBackend(client, option=option)
+
+
+def scheduler_address(path: Path) -> str:
+    """The scheduler's address from a scheduler file (what ``dask scheduler
+    --scheduler-file``, dask-mpi and ``Client.write_scheduler_file`` write)."""
+    try:
+        address = json.loads(path.read_text(encoding="utf-8"))["address"]
+    except FileNotFoundError:
+        raise InputError(path, None, "no such scheduler file (the Dask scheduler writes it "
+                         "when it starts)") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise InputError(path, "address", f"not a Dask scheduler file: {err}") from None
+    if not isinstance(address, str):
+        raise InputError(path, "address", "must be a string such as tcp://HOST:8786")
+    return address
+
+
+def dask_backend(dask: str | None = None, scheduler_file: Path | str | None = None,
+                 timeout: str | None = None) -> DaskBackend:
+    """``--dask local`` / ``local:N`` / ``ADDRESS``, or ``--scheduler-file PATH``."""
+    if scheduler_file is not None:
+        path = Path(scheduler_file)
+        return connect(scheduler_address(path), timeout, option="--scheduler-file")
+    assert dask is not None
+    if dask == "local" or dask.startswith("local:"):
+        count = dask.partition(":")[2] or str(default_workers())
+        if not count.isdigit() or int(count) < 1:
+            raise InputError("--dask", None, f"{dask!r}: local:N needs a whole number N of at "
+                             "least 1")
+        return local_cluster(int(count))
+    return connect(dask, timeout)
+
+
+MUST_MATCH = ("wps-deploy-sim", "numpy")   # what fixes the numbers a worker computes
+
+
+def _package_versions() -> dict[str, str]:
+    """Runs on each worker (and here): the versions that must match for identical results."""
+    from sim.runs.provenance import library_versions
+
+    found = library_versions()
+    return {name: found[name] for name in MUST_MATCH}
+
+
+def check_worker_versions(client: Any, option: str = "--dask") -> None:
+    """Refuse a cluster whose workers run another package or numpy version than this process:
+    their results would silently differ (numpy fixes the random streams). Workers that join
+    later are started from the same environment by the same job script, which is the rule."""
+    here = _package_versions()
+    try:
+        remote = client.run(_package_versions)
+    except Exception as err:   # a worker without this package cannot even unpickle the call
+        raise InputError(option, None, f"the workers cannot run wps-deploy-sim "
+                         f"({type(err).__name__}: {err}); install it on them") from None
+    for worker, theirs in sorted(remote.items()):
+        if theirs != here:
+            differ = ", ".join(f"{k} {theirs.get(k)} (here {v})" for k, v in here.items()
+                               if theirs.get(k) != v)
+            raise InputError(option, None, f"worker {worker} runs {differ}; every worker "
+                             "needs the same versions as this process")
+
+
+def backend_for(workers: int, dask: str | None = None,
+                scheduler_file: Path | str | None = None) -> Backend:
+    """The backend the options ask for: Dask when ``dask`` or ``scheduler_file`` is given,
+    else ``workers`` local processes (in this process for one)."""
+    if dask or scheduler_file:
+        return dask_backend(dask, scheduler_file)
     return InlineBackend() if workers <= 1 else PoolBackend(workers)
 
 
@@ -124,7 +246,8 @@ def run_ordered(backend: Backend, fn: Callable[..., Any], calls: Sequence[tuple]
     pending: dict[Any, int] = {}
     next_call = 0
     while next_call < len(calls) or pending:
-        while next_call < len(calls) and len(pending) < backend.capacity:
+        capacity = backend.capacity   # read at each top-up: a Dask cluster may have grown
+        while next_call < len(calls) and len(pending) < capacity:
             pending[backend.submit(fn, *calls[next_call])] = next_call
             next_call += 1
         for fut in backend.wait_any(list(pending)):

@@ -16,6 +16,7 @@ import polars as pl
 import tomli_w
 
 from sim import __version__
+from sim.runs.provenance import library_versions
 from sim.scenario.loading import InputError
 from sim.scenario.schema import Scenario
 
@@ -82,15 +83,17 @@ def write_csv(frame: pl.DataFrame, path: Path) -> Path:
 
 
 def resolved_toml(scenario: Scenario, **meta: Any) -> str:
-    """The fully resolved scenario (defaults and fitted values filled in) as TOML."""
+    """The fully resolved scenario (defaults and fitted values filled in) as TOML, with the
+    versions that made it in ``[meta.versions]`` (a rerun under other versions may differ)."""
     data = _drop_none(scenario.model_dump(mode="python", exclude={"extends", "calibration"}))
     for block in ("armed_forces", "dema"):
         c = data[block]["conscription"]
         if "equal_from" not in c:
             c["equal_from"] = "never"
     header = (f"# Resolved scenario written by wps-deploy-sim {__version__}.\n"
-              f"# Rerun exactly with: python run_scenario.py run THIS_FILE\n")
-    data["meta"] = {"package_version": __version__, **meta}
+              f"# Rerun exactly with: python run_scenario.py run THIS_FILE, under the library\n"
+              f"# versions of [meta.versions] (see constraints/reproduce.txt).\n")
+    data["meta"] = {"package_version": __version__, **meta, "versions": library_versions()}
     return header + tomli_w.dumps(data)
 
 

@@ -28,6 +28,7 @@ from sim.runs.backends import Backend
 from sim.runs.design import Plan, Task
 from sim.runs.outputs import (claim_folder, remove_leftovers, resolved_toml, write_parquet,
                               write_text)
+from sim.runs.provenance import library_versions
 from sim.runs.replications import runs_frame
 from sim.runs.sweep_file import Sweep
 from sim.scenario.loading import InputError
@@ -78,7 +79,8 @@ def drive(sweep: Sweep, points: pl.DataFrame, tasks: Iterable[Task], backend: Ba
     failures: list[Failure] = []
     cached: tuple[int, Scenario] | None = None
     while queue or pending:
-        while queue and len(pending) < backend.capacity:
+        capacity = backend.capacity   # read at each top-up: a Dask cluster may have grown
+        while queue and len(pending) < capacity:
             task, attempt = queue.popleft()
             if cached is None or cached[0] != task.point:
                 cached = (task.point, sweep.scenario(values[task.point], task.seed))
@@ -121,6 +123,7 @@ def prepare_folder(out: Path, the_plan: Plan) -> bool:
                              f"{earlier.get('sweep_file', '?')}, fingerprint "
                              f"{str(earlier.get('fingerprint'))[:12]}; this sweep is "
                              f"{fp[:12]}): choose another --out or delete the folder")
+        check_numpy(record, earlier)
     else:
         if out.is_dir() and any(out.iterdir()):
             raise InputError(out, None, "the folder is not empty and holds no sweep.json; "
@@ -128,6 +131,7 @@ def prepare_folder(out: Path, the_plan: Plan) -> bool:
         # The record first: a sweep killed at any later point is recognised and resumed.
         write_text(json.dumps({
             "fingerprint": fp, "sweep_file": str(sweep.path), "package_version": __version__,
+            "versions": library_versions(),
             "sweep": sweep.spec.model_dump(mode="json", by_alias=True),
         }, indent=2, default=str) + "\n", record)
     (out / RESULTS).mkdir(parents=True, exist_ok=True)
@@ -137,6 +141,19 @@ def prepare_folder(out: Path, the_plan: Plan) -> bool:
     if not (out / BASE).is_file():
         write_text(resolved_toml(sweep.base, sweep=sweep.spec.name), out / BASE)
     return resumed
+
+
+def check_numpy(record: Path, earlier: dict[str, Any]) -> None:
+    """Refuse to resume under another numpy: its generators fix every random stream, so the
+    remaining tasks would not be draws of the same sweep. (A record from before versions were
+    kept has nothing to compare and resumes.)"""
+    recorded = (earlier.get("versions") or {}).get("numpy")
+    current = library_versions()["numpy"]
+    if recorded is not None and recorded != current:
+        raise InputError(record, "versions.numpy", f"this sweep was started with numpy "
+                         f"{recorded} and this environment has numpy {current}; random streams "
+                         f"may differ, so it cannot be resumed here: install numpy=={recorded} "
+                         f"or choose another --out")
 
 
 def finished(out: Path) -> set[str]:
