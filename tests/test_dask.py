@@ -33,7 +33,8 @@ def pool_run(tiny, tmp_path_factory) -> Path:
 def scheduler_file(tmp_path_factory) -> Path:
     """An in-process cluster (one worker, two threads) and the scheduler file naming it."""
     path = tmp_path_factory.mktemp("sched") / "scheduler.json"
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, protocol="tcp",
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False,
+                                  protocol="tcp",
                                   host="127.0.0.1", dashboard_address=None) as cluster, \
             distributed.Client(cluster) as client:
         client.write_scheduler_file(str(path))
@@ -72,7 +73,8 @@ def test_a_scheduler_file_connects_sweep_run_and_compare(tiny, pool_run, schedul
 
 
 def test_tasks_in_flight_follow_a_growing_cluster():
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp",
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
+                                  protocol="tcp",
                                   host="127.0.0.1", dashboard_address=None) as cluster:
         backend = backends.connect(cluster.scheduler_address)
         try:

@@ -27,8 +27,13 @@ def default_workers() -> int:
 class Backend(Protocol):
     """Runs calls and says when they are done (futures-like)."""
 
-    workers: int      # how many calls run at once (live for Dask: read it when needed)
-    capacity: int     # how many calls to keep in flight (live for Dask)
+    @property
+    def workers(self) -> int:
+        """How many calls run at once (live for Dask: read it when needed)."""
+
+    @property
+    def capacity(self) -> int:
+        """How many calls to keep in flight (live for Dask)."""
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Any: ...
 
