@@ -79,3 +79,18 @@ def test_run_with_two_replications_warns_with_the_number_needed(tmp_path, capsys
     rows = headline_precision(pl.read_parquet(out / "runs.parquet"), 2028)
     expected = max(r.needed for r in rows if r.too_coarse)
     assert int(found.group(1)) == int(found.group(2)) == expected > 2
+
+
+def test_running_se_is_the_standard_error_of_the_first_n_replications():
+    import numpy as np
+
+    from sim.analysis.precision import running_se
+
+    shares = [0.10, 0.14, None, 0.12, 0.20, 0.08]
+    runs = pl.DataFrame({"replication": list(range(6)), "year": [2028] * 6,
+                         "series": ["s"] * 6, "share": shares})
+    ns, ses = running_se(runs, "s", 2028)
+    kept = np.array([s for s in shares if s is not None])
+    assert ns == [2, 3, 4, 5]                    # the empty replication is left out
+    for n, se in zip(ns, ses):
+        assert se == pytest.approx(kept[:n].std(ddof=1) / np.sqrt(n), rel=1e-12)

@@ -102,3 +102,20 @@ def warn_imprecise(runs: pl.DataFrame, horizon: int, quiet: bool = False,
     if text and not quiet:
         print(text, file=stream or sys.stderr)
     return rows
+
+
+def running_se(runs: pl.DataFrame, series: str, year: int) -> tuple[list[int], list[float]]:
+    """The Monte Carlo standard error of the mean share after the first ``n`` replications,
+    for ``n = 2 .. N`` (in replication order): how the headline's error actually narrowed."""
+    shares = (runs.filter((pl.col("series") == series) & (pl.col("year") == year))
+              .sort("replication")["share"].drop_nulls().drop_nans().to_list())
+    ns, ses = [], []
+    total = total_sq = 0.0
+    for n, x in enumerate(shares, start=1):
+        total += x
+        total_sq += x * x
+        if n >= 2:
+            var = max(total_sq - total * total / n, 0.0) / (n - 1)
+            ns.append(n)
+            ses.append(math.sqrt(var / n))
+    return ns, ses

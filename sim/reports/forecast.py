@@ -18,15 +18,17 @@ the milestones) are shared with the comparison report (``sim.reports.compare``).
 
 from __future__ import annotations
 
-from sim.scenario.loading import Fitted
-
+import math
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
+import plotly.graph_objects as go
 import polars as pl
 
 from sim import __version__
 from sim.analysis.attainment import OFF_TRACK, ON_TRACK, headline_targets, target_table
+from sim.analysis.precision import MAX_SE, Precision, headline_precision, running_se
 from sim.model.series import AF, DEMA, POLICE
 from sim.reports.charts import (
     deployed_panels,
@@ -39,6 +41,7 @@ from sim.reports.flows import flow_table_rows, sankey_figure
 from sim.reports.page import Page
 from sim.reports.provenance import provenance_section
 from sim.reports.style import (
+    COLOURS,
     AGENCY_NAMES,
     INTERVAL_NOTE,
     MILESTONES,
@@ -50,6 +53,7 @@ from sim.reports.style import (
     series_title,
 )
 from sim.runs.outputs import write_csv, write_text
+from sim.scenario.loading import Fitted
 from sim.scenario.project_data import load_observed
 from sim.scenario.schema import Scenario
 from sim.scenario.targets import UnTarget, load_targets
@@ -148,6 +152,54 @@ def verdict_section(page: Page, table: pl.DataFrame, targets: Sequence[UnTarget]
               "proxy. Earlier and interpolated years are in the full table below.", note=True)
 
 
+# -- how many replications -------------------------------------------------------------------
+
+
+def precision_text(rows: Sequence[Precision], n: int) -> str:
+    needed = max((r.needed or 0 for r in rows), default=0)
+    verdict = (f"{n} replications meet the rule for every headline share." if needed <= n else
+               f"The rule asks for about {needed} replications (--replications {needed}); "
+               f"this run has {n}.")
+    return ("Solid lines: the standard error of each headline share's mean after the first n "
+            "replications of this run; dotted: how it goes on falling (as 1/sqrt(n)). The "
+            f"rule: at most {100 * MAX_SE:g} percentage points. " + verdict)
+
+
+
+def replications_figure(runs: pl.DataFrame, rows: Sequence[Precision],
+                        targets: Sequence[UnTarget]) -> go.Figure:
+    """How each headline's Monte Carlo error narrowed with the replications run (solid) and
+    how it would go on narrowing as 1/sqrt(n) (dotted), against the 0.5-point rule; the
+    recommendation covers every target year, the lines the headline targets."""
+    fig = go.Figure()
+    n_now = max((r.replications for r in rows), default=1)
+    needed = max((r.needed or 0 for r in rows), default=0)
+    top = max(n_now, needed) * 1.5
+    names = {(t.series, t.year): category_title(t) for t in headline_targets(targets)}
+    for k, r in enumerate(x for x in rows if (x.series, x.year) in names):
+        colour = COLOURS[k % len(COLOURS)]
+        label = f"{names[(r.series, r.year)]} {r.year}"
+        ns, ses = running_se(runs, r.series, r.year)
+        fig.add_trace(go.Scatter(x=ns, y=[100 * s for s in ses], mode="lines", name=label,
+                                 line=dict(color=colour), legendgroup=label))
+        if math.isfinite(r.se):
+            grid = np.geomspace(max(r.replications, 2), top, 30)
+            sd = r.se * math.sqrt(r.replications)
+            fig.add_trace(go.Scatter(x=grid, y=100 * sd / np.sqrt(grid), mode="lines",
+                                     line=dict(color=colour, dash="dot"), showlegend=False,
+                                     legendgroup=label, hoverinfo="skip"))
+    fig.add_hline(y=100 * MAX_SE, line_dash="dash", line_color="#555",
+                  annotation_text=f"rule: {100 * MAX_SE:g} points", annotation_position="top left")
+    if needed > n_now:
+        fig.add_vline(x=needed, line_dash="dash", line_color="#c0392b",
+                      annotation_text=f"recommended: {needed}", annotation_position="top right")
+    fig.update_layout(title="Monte Carlo error of each headline share as replications grow",
+                      xaxis=dict(title="replications", type="log"),
+                      yaxis=dict(title="standard error (percentage points)", rangemode="tozero"),
+                      height=460, legend=dict(orientation="h", y=-0.2))
+    return fig
+
+
 # -- the page ------------------------------------------------------------------------------------
 
 
@@ -222,6 +274,11 @@ def scenario_report(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFram
             page.table(["link", "what it counts", "women: mean (90% interval)",
                         "men: mean (90% interval)"], flow_table_rows(runs, agency, year),
                        numeric=(2, 3))
+
+    page.heading("How many replications?")
+    rows = headline_precision(runs, scenario.horizon, tuple(targets))
+    page.text(precision_text(rows, n), note=True)
+    page.figure(replications_figure(runs, rows, targets))
 
     provenance_section(page, scenario, observed, targets, fitted)
     return page.render()
