@@ -51,6 +51,15 @@ def _rows(model: type[BaseModel], instance: BaseModel, prefix: str, out: list[st
                    f"{unit} | {_range(info)} | {extra.get('source', '')} | {doc} |")
 
 
+def _section_doc(model: type[BaseModel]) -> str:
+    """A section's own description, followed by the general rules of the kind of section it
+    is (an agency's ``careers`` also gets what ``Careers`` says of all careers)."""
+    docs = [model.__doc__] + [b.__doc__ for b in model.__mro__[1:]
+                              if issubclass(b, Section) and b is not Section
+                              and b.__doc__ and b.__doc__ != model.__doc__]
+    return " ".join(" ".join(d.split()) for d in docs if d)
+
+
 def scenario_reference() -> str:
     lines = ["# Scenario file reference", "", INTRO, ""]
     sections: list[tuple[str, type[BaseModel], BaseModel]] = []
@@ -64,7 +73,7 @@ def scenario_reference() -> str:
         rows: list[str] = []
         nested: list[tuple[str, type[BaseModel], BaseModel]] = []
         _rows(model, inst, "", rows, nested)
-        doc = " ".join((model.__doc__ or "").split())
+        doc = _section_doc(model)
         lines += [f"## `[{key}]`", "", doc, ""]
         if rows:
             lines += [*head, *rows, ""]

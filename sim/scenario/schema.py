@@ -251,6 +251,8 @@ class ArmedForcesInitial(Section):
 
 
 class ArmedForcesCareers(Careers):
+    """The Armed Forces' careers: rank and file -> leaders (NCOs and officers)."""
+
     attrition_rank_and_file: DatedRatio = param(0.10, "Men's yearly attrition hazard, rank and "
                                                 "file.", unit="1/year (dated)", source="assumed")
     attrition_leaders: DatedRatio = param(0.05, "Men's yearly attrition hazard, leaders.",
@@ -258,6 +260,8 @@ class ArmedForcesCareers(Careers):
 
 
 class ArmedForcesConscription(Conscription):
+    """The Armed Forces' draft: places and service length as legislated."""
+
     places: DatedCount = param([[2010, 4200], [2018, 4700], [REFORM_DATE, 4700, "linear"],
                                 [2033, 6500]],
                                "Conscript places per year (4,200 in 2017, 4,700 2018-2024, "
@@ -269,6 +273,9 @@ class ArmedForcesConscription(Conscription):
 
 
 class ArmedForcesDeployment(Deployment):
+    """Where the Armed Forces deploy: UN contingents, UN staff officer and observer posts,
+    NATO, EU CSDP (from 2025) and other operations."""
+
     un_contingent: Destination = _dest(30, 6, 2)
     un_staff_observer: Destination = _dest(20, 12, 3)
     nato: Destination = _dest(1000, 6, 1)
@@ -317,6 +324,8 @@ class DemaInitial(Section):
 
 
 class DemaConscription(Conscription):
+    """DEMA's draft: places and the 9-month service."""
+
     places: DatedCount = param([[2010, 420], [2018, 545], [REFORM_DATE, 545, "linear"],
                                 [2033, 1000]],
                                "Conscript places per year (420, then 545 under the 2018-23 "
@@ -337,6 +346,8 @@ class DemaConscription(Conscription):
 
 
 class DemaCareers(Careers):
+    """DEMA's careers: uniformed and civilian staff -> managers."""
+
     attrition_uniformed: DatedRatio = param(0.08, "Men's yearly attrition, uniformed staff.",
                                             unit="1/year (dated)", source="assumed")
     attrition_civilian: DatedRatio = param(0.08, "Men's yearly attrition, civilian staff.",
@@ -366,6 +377,9 @@ class DemaPool(Section):
 
 
 class DemaDeployment(Deployment):
+    """Where DEMA posts its International Personnel Pool: the EU Civil Protection Mechanism,
+    the UN and NATO."""
+
     eu_ucpm: Destination = _dest(25, 3, 1, "assumed; EU Civil Protection Mechanism")
     un: Destination = _dest(10, 6, 2)
     nato: Destination = _dest(5, 6, 3)
@@ -439,6 +453,8 @@ class PoliceAcademy(Section):
 
 
 class PoliceCareers(Careers):
+    """The police's careers: officers -> leaders; civilian staff."""
+
     attrition_officers: DatedRatio = param(0.035, "Men's yearly attrition, officers.",
                                            unit="1/year (dated)", source="assumed")
     attrition_leaders: DatedRatio = param(0.05, "Men's yearly attrition, leaders.",
@@ -452,6 +468,9 @@ class PoliceCareers(Careers):
 
 
 class PoliceDeployment(Deployment):
+    """Where the police post officers: UN individual police officers, civilian CSDP missions,
+    the trainer pool and Frontex."""
+
     un_ipo: Destination = _dest(12, 12, 1, "assumed; UN individual police officers")
     eu_csdp: Destination = _dest(30, 12, 7, "assumed; civilian CSDP missions")
     trainer_pool: Destination = _dest(5, 1, 1, "assumed; short deployments")
