@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.commands.options import backend_from_args
-from sim.commands.run import OUTPUTS, add_run_options, simulate_runs
+from sim.commands.run import OUTPUTS, warn_authoring, add_run_options, simulate_runs
 from sim.scenario.loading import (Fitted, InputError, fitted_parameters, load_scenario,
                                   output_dir, safe_name)
 
@@ -49,7 +49,10 @@ def main(args: argparse.Namespace) -> int:
     from sim.analysis.compare import common_years, pair
     from sim.runs.outputs import claim_folder
 
-    pairing = pair([load_scenario(f) for f in args.scenarios], args.seed, args.replications)
+    loaded = [load_scenario(f) for f in args.scenarios]
+    for f, s in zip(args.scenarios, loaded):
+        warn_authoring(f, s, args.quiet)
+    pairing = pair(loaded, args.seed, args.replications)
     out = args.out if args.out is not None else output_dir(
         OUTPUTS / "compare", "_vs_".join(s.name for s in pairing.scenarios))
     claim_folder(out)

@@ -7,11 +7,13 @@ Like every command module, it imports the model, polars and plotly only when it 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.commands.options import add_backend_options, backend_from_args, positive, seed_arg
-from sim.scenario.loading import Fitted, fitted_parameters, load_scenario, output_dir
+from sim.scenario.loading import (Fitted, authoring_warnings, fitted_parameters, load_scenario,
+                                  output_dir)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -51,10 +53,18 @@ def with_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
     return scenario.model_copy(update=update)
 
 
+def warn_authoring(path: str, scenario: Scenario, quiet: bool) -> None:
+    """What the file may not mean (``authoring_warnings``), on stderr unless quiet."""
+    if not quiet:
+        for text in authoring_warnings(path, scenario):
+            print(f"warning: {text}", file=sys.stderr)
+
+
 def main(args: argparse.Namespace) -> int:
     from sim.runs.outputs import claim_folder
 
     scenario = with_overrides(load_scenario(args.scenario), args)
+    warn_authoring(args.scenario, scenario, args.quiet)
     out = args.out if args.out is not None else output_dir(OUTPUTS, scenario.name)
     claim_folder(out)
     backend = backend_from_args(args)

@@ -11,6 +11,8 @@ wrong; the command line prints it and exits with code 2.
 
 from __future__ import annotations
 
+import datetime as dt
+import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -22,6 +24,7 @@ from pydantic_core import ErrorDetails
 
 from sim.scenario.dated import Dated, layer
 from sim.scenario.schema import Scenario
+from sim.scenario.targets import load_targets
 
 Layers = Sequence[tuple[Path, dict[str, Any]]]   # (file, its data), lowest first
 
@@ -56,7 +59,22 @@ def read_toml(path: Path) -> dict[str, Any]:
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        raise InputError(path, None, f"malformed TOML: {err}") from None
+        raise InputError(path, None, _bad_date(text) or f"malformed TOML: {err}") from None
+
+
+_DATE_LIKE = re.compile(r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w:.-])")
+
+
+def _bad_date(text: str) -> str | None:
+    """What TOML's parser reports as a broken array or value is often an impossible date
+    (``2027-13-01``): name the date and the line, with the reason."""
+    for lineno, line in enumerate(text.splitlines(), start=1):
+        for m in _DATE_LIKE.finditer(line.split("#", 1)[0]):
+            try:
+                dt.date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+            except ValueError as why:
+                return f"line {lineno}: {m.group(0)} is not a date ({why})"
+    return None
 
 
 def merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -106,8 +124,16 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str
         raise InputError(path, "extends", "must be a file name (a string)")
     target = path.parent / parent
     if not _is_file(target):
-        raise InputError(path, "extends", f"no such file: {parent}")
+        raise InputError(path, "extends", f"no such file: {parent} (looked for "
+                         f"{_shown_path(target)})")
     return _chain(target, (*seen, path)) + [(path, data)]
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return str(path.resolve())
+    except (OSError, RuntimeError):
+        return str(path)
 
 
 def _is_file(path: Path) -> bool:
@@ -200,6 +226,63 @@ def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> 
     return validate(merge(merge_layers(layers), overrides or {}), path, layers)
 
 
+def authoring_warnings(path: Path | str, scenario: Scenario) -> list[str]:
+    """What a valid scenario file may not mean: a plain value that replaces a dated lever's
+    whole history (calibrated or inherited), and a horizon that leaves targets out."""
+    layers = scenario_layers(Path(path))
+    fitted = fitted_parameters(path)
+    calibrated = {k for k, _ in _leaves(fitted.values)}
+    out = []
+    below = _defaults()
+    for file, data in layers:
+        if file == fitted.file:
+            below = merge(below, data)
+            continue
+        for key, value in _leaves(data):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                old = _at(below, key)
+                if (key in calibrated or _is_history(old)) and old != value:
+                    what = "calibrated value" if key in calibrated else "dated history"
+                    out.append(f"{file}: {key} = {value:g} replaces the {what} beneath it "
+                               "from the start year on, the past included; to change it from "
+                               f"a date write {key.rsplit('.', 1)[-1]} = [[YYYY-MM-DD, "
+                               f"{value:g}]]")
+        below = merge(below, data)
+    late = sorted({t.year for t in load_targets()
+                   if t.status == "stated" and t.year > scenario.horizon})
+    if late:
+        out.append(f"{path}: horizon = {scenario.horizon} ends before the targets of "
+                   f"{', '.join(map(str, late))}; they will not be evaluated")
+    return out
+
+
+def _leaves(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for k, v in tree.items():
+        if isinstance(v, dict) and set(v) != {"linear"}:
+            out += _leaves(v, f"{prefix}{k}.")
+        else:
+            out.append((prefix + k, v))
+    return out
+
+
+def _at(tree: dict[str, Any], key: str) -> Any:
+    node: Any = tree
+    for part in key.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _is_history(value: Any) -> bool:
+    """A dated lever with more than one value over time."""
+    try:
+        return value is not None and not Dated.parse(value).is_constant
+    except (ValueError, TypeError):
+        return False
+
+
 def validate(data: dict[str, Any], file: Path | str,
              layers: Layers = (), key_prefix: str = "") -> Scenario:
     """Merged scenario data as a Scenario, or the InputError of its first problem, naming the
@@ -216,9 +299,38 @@ def input_error(err: ValidationError, file: Path | str,
     """The one conversion of a pydantic error into the message users see."""
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"])
+    problem = _problem(first)
+    if first["type"] == "extra_forbidden":
+        problem += _did_you_mean(tuple(str(p) for p in first["loc"]))
     if key_prefix:
         key = f"{key_prefix}.{key}" if key else key_prefix
-    return InputError(_file_stating(layers, first["loc"]) or file, key or None, _problem(first))
+    return InputError(_file_stating(layers, first["loc"]) or file, key or None, problem)
+
+
+def _schema_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for k, v in tree.items():
+        out.append(prefix + k)
+        if isinstance(v, dict):
+            out += _schema_keys(v, f"{prefix}{k}.")
+    return out
+
+
+def _did_you_mean(loc: tuple[str, ...]) -> str:
+    """A hint for an unknown key: a near spelling among its siblings, or the sections where a
+    key of that name does belong (a misplaced key or section)."""
+    keys = _schema_keys(_defaults())
+    parent, name = ".".join(loc[:-1]), loc[-1]
+    siblings = [k.rsplit(".", 1)[-1] for k in keys
+                if (k.rsplit(".", 1)[0] if "." in k else "") == parent]
+    close = difflib.get_close_matches(name, siblings, n=1, cutoff=0.75)
+    if close:
+        return f"; did you mean {'.'.join((*loc[:-1], close[0]))}?"
+    homes = [k for k in keys if k.rsplit(".", 1)[-1] == name]
+    if homes:
+        shown = ", ".join(homes[:3]) + (" ..." if len(homes) > 3 else "")
+        return f"; it belongs under another section: {shown}"
+    return ""
 
 
 def _file_stating(layers: Layers, loc: tuple) -> Path | None:
