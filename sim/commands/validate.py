@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from sim.scenario.loading import InputError, load_scenario
+from sim.scenario.loading import InputError, load_scenario, shown
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +25,6 @@ def main(args: argparse.Namespace) -> int:
             print(f"error: {err}", file=sys.stderr)
             bad += 1
         else:
-            print(f"ok: {f} ({s.name}, {s.start_year}-{s.horizon}, {s.replications} "
+            print(f"ok: {shown(f)} ({shown(s.name)}, {s.start_year}-{s.horizon}, {s.replications} "
                   f"replications)")
     return 2 if bad else 0
