@@ -9,6 +9,9 @@ never depend on which backend ran them or on how many workers it had.
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 import uuid
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -61,14 +64,14 @@ class PoolBackend:
     def __init__(self, workers: int):
         self.workers = workers
         self.capacity = 2 * workers
-        self.pool = ProcessPoolExecutor(max_workers=workers)
+        self.pool = worker_pool(workers)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         try:
             return self.pool.submit(fn, *args)
         except BrokenProcessPool:
             self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = ProcessPoolExecutor(max_workers=self.workers)
+            self.pool = worker_pool(self.workers)
             return self.pool.submit(fn, *args)
 
     def wait_any(self, futures: list[Future]) -> list[Future]:
@@ -76,6 +79,10 @@ class PoolBackend:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def abort(self) -> None:
+        """Stop now (on an interrupt): see :func:`stop_pool`."""
+        stop_pool(self.pool)
 
 
 class DaskBackend:
@@ -110,6 +117,62 @@ class DaskBackend:
         self.client.close()
 
 
+# -- interrupts and a dead parent --------------------------------------------------------------
+
+PARENT_POLL_SECONDS = 0.5
+
+
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A process pool whose workers ignore Ctrl-C (the parent stops them) and exit on their
+    own when the parent dies (SIGKILL, SIGTERM), instead of waiting for work forever."""
+    return ProcessPoolExecutor(max_workers=workers, initializer=init_worker)
+
+
+def init_worker() -> None:
+    """Worker initializer: ignore SIGINT (the terminal sends it to the whole process group;
+    the parent decides what an interrupt means) and watch the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    watch_parent()
+
+
+def watch_parent(poll: float = PARENT_POLL_SECONDS) -> threading.Thread:
+    """A daemon thread that ends this process when its parent is gone: the parent process
+    id changes when the parent dies (the orphan is adopted), whatever the start method.
+    Usable as (part of) any pool's initializer."""
+    start = os.getppid()
+
+    def loop() -> None:
+        while os.getppid() == start:
+            time.sleep(poll)
+        os._exit(1)
+
+    thread = threading.Thread(target=loop, name="watch-parent", daemon=True)
+    thread.start()
+    return thread
+
+
+def stop_pool(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
+    """Cancel what has not started, do not wait for what runs: terminate the workers (then
+    kill any still alive after ``grace`` seconds)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in processes:
+        if proc.is_alive():
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in processes:
+        proc.join(max(0.0, deadline - time.monotonic()))
+        if proc.is_alive():
+            proc.kill()
+            proc.join(1.0)
+
+
+def abort(backend: Backend) -> None:
+    """Stop a backend at once (an interrupt): ``backend.abort()`` where it has one, else
+    ``close()``."""
+    getattr(backend, "abort", backend.close)()
+
+
 def backend_for(workers: int, dask: str | None = None) -> Backend:
     if dask:
         return DaskBackend(dask)
@@ -123,13 +186,18 @@ def run_ordered(backend: Backend, fn: Callable[..., Any], calls: Sequence[tuple]
     results: list[Any] = [None] * len(calls)
     pending: dict[Any, int] = {}
     next_call = 0
-    while next_call < len(calls) or pending:
-        while next_call < len(calls) and len(pending) < backend.capacity:
-            pending[backend.submit(fn, *calls[next_call])] = next_call
-            next_call += 1
-        for fut in backend.wait_any(list(pending)):
-            i = pending.pop(fut)
-            results[i] = fut.result()
-            if on_result:
-                on_result(results[i])
+    try:
+        while next_call < len(calls) or pending:
+            while next_call < len(calls) and len(pending) < backend.capacity:
+                pending[backend.submit(fn, *calls[next_call])] = next_call
+                next_call += 1
+            for fut in backend.wait_any(list(pending)):
+                i = pending.pop(fut)
+                results[i] = fut.result()
+                if on_result:
+                    on_result(results[i])
+    except BaseException:
+        for fut in pending:
+            fut.cancel()
+        raise
     return results
