@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim.commands.run import OUTPUTS, add_run_options, simulate_runs
+from sim.commands.run import OUTPUTS, OVERRIDE_FLAGS, add_run_options, checked_overrides, simulate_runs
 from sim.scenario.loading import (Fitted, InputError, fitted_parameters, load_scenario,
                                   output_dir, safe_name)
 
@@ -40,29 +40,47 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+COMPARE_FILES = ("runs.parquet", "summary.parquet", "differences.parquet", "targets.csv",
+                 "target_effects.csv", "scenarios", "report.html")
+
+
 def main(args: argparse.Namespace) -> int:
     if len(args.scenarios) < 2:
         raise InputError("<command line>", "SCENARIO", "give at least two scenario files to "
                          "compare (the first is the reference)")
     from sim.analysis.compare import common_years, pair
-    from sim.runs.outputs import claim_folder
     from sim.runs.backends import default_workers
+    from sim.runs.outputs import OutputFolder
+    from sim.scenario.project_data import check_project_data
 
-    pairing = pair([load_scenario(f) for f in args.scenarios], args.seed, args.replications)
+    scenarios = [load_scenario(f) for f in args.scenarios]
+    update = {k: getattr(args, k) for k in OVERRIDE_FLAGS if getattr(args, k) is not None}
+    checked_overrides(scenarios[0], update)          # --seed, --replications by the schema
+    pairing = pair(scenarios, args.seed, args.replications)
     out = args.out if args.out is not None else output_dir(
         OUTPUTS / "compare", "_vs_".join(s.name for s in pairing.scenarios))
-    claim_folder(out)
-    if not args.quiet:
-        for note in pairing.notes:
-            print(f"note: {note}", file=sys.stderr)
-    runs = run_all(pairing, args.workers or default_workers(), args.quiet)
-    if not common_years(runs):
-        raise InputError(args.scenarios[1], "horizon", "no simulated year in common with "
-                         f"{args.scenarios[0]}")
-    write_outputs(pairing, runs, Path(out), fitted_parameters(args.scenarios[0]))
+    fitted = fitted_parameters(args.scenarios[0])
+    check_project_data()
+    with OutputFolder(Path(out), estimate(pairing), COMPARE_FILES) as folder:
+        if not args.quiet:
+            for note in pairing.notes:
+                print(f"note: {note}", file=sys.stderr)
+        runs = run_all(pairing, args.workers or default_workers(), args.quiet)
+        if not common_years(runs):
+            raise InputError(args.scenarios[1], "horizon", "no simulated year in common with "
+                             f"{args.scenarios[0]}")
+        folder.write(lambda stage: write_outputs(pairing, runs, stage, fitted))
+        folder.commit()
     if not args.quiet:
         print(f"wrote {out}/")
     return 0
+
+
+def estimate(pairing: Pairing) -> int:
+    """Rough bytes of the comparison's folder (runs and differences of every scenario)."""
+    from sim.commands.run import run_estimate
+
+    return 2 * sum(run_estimate(s) for s in pairing.scenarios)
 
 
 def run_all(pairing: Pairing, workers: int, quiet: bool) -> dict[str, pl.DataFrame]:
