@@ -216,10 +216,13 @@ def _alive(pid: int) -> bool:
 
 
 def _start_with_workers(argv: list[str]) -> tuple[subprocess.Popen, list[int]]:
-    """A command in its own process group, once its two workers exist and have started."""
+    """A command in its own process group, once its two workers exist and have started.
+    SIGINT is reset to its default first: a test runner started in the background inherits
+    it ignored, and a terminal user's process never has it so."""
     proc = subprocess.Popen([sys.executable, str(SCRIPT), *argv], cwd=ROOT,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 90
     while len(_children(proc.pid)) < 2:
         assert proc.poll() is None, proc.communicate()

@@ -75,7 +75,7 @@ class PoolBackend:
             return self.pool.submit(fn, *args)
 
     def wait_any(self, futures: list[Future]) -> list[Future]:
-        return list(wait(futures, return_when=FIRST_COMPLETED).done)
+        return wait_interruptibly(futures)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -130,8 +130,10 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
 
 def init_worker() -> None:
     """Worker initializer: ignore SIGINT (the terminal sends it to the whole process group;
-    the parent decides what an interrupt means) and watch the parent."""
+    the parent decides what an interrupt means), let SIGTERM end the worker silently (a
+    forked worker inherits the command's handler), and watch the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     watch_parent()
 
 
@@ -165,6 +167,16 @@ def stop_pool(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
         if proc.is_alive():
             proc.kill()
             proc.join(1.0)
+
+
+def wait_interruptibly(futures: list[Future], poll: float = 0.25) -> list[Future]:
+    """The futures done, waiting in short slices: a signal may be delivered to one of the
+    pool's threads, and Python runs its handler (Ctrl-C's KeyboardInterrupt) only when the
+    main thread executes again, which an untimed wait would postpone until a result came."""
+    while True:
+        done = wait(futures, timeout=poll, return_when=FIRST_COMPLETED).done
+        if done:
+            return list(done)
 
 
 def abort(backend: Backend) -> None:
