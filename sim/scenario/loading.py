@@ -47,7 +47,9 @@ class InputError(Exception):
     safe to echo."""
 
     def __init__(self, file: Path | str, key: str | None, problem: str):
-        self.file, self.key, self.problem = shown(str(file)), key and shown(key), problem
+        # A path may be long but not hostile-long (the system refuses over 4096 bytes).
+        self.file, self.key = shown(str(file), 5 * MAX_SHOWN), key and shown(key)
+        self.problem = problem
         where = f"{self.file}: " + (f"{self.key}: " if self.key else "")
         super().__init__(where + shown(problem, 4 * MAX_SHOWN))
 
