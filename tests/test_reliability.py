@@ -399,3 +399,27 @@ def test_the_users_meta_is_kept_in_the_resolved_scenario(tmp_path):
     resolved = tmp_path / "resolved.toml"
     resolved.write_text(text, encoding="utf-8")
     assert load_scenario(resolved).meta["owner"] == "analyst"   # and it still validates
+
+
+def test_a_peer_that_is_not_a_dask_scheduler_is_refused_in_bounded_time(tmp_path, monkeypatch,
+                                                                         capsys):
+    pytest.importorskip("distributed")
+    import socket
+    import threading
+
+    from sim.runs.backends import DaskBackend
+
+    server = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(server.accept()[0]), daemon=True).start()
+    monkeypatch.setattr(DaskBackend.__init__, "__defaults__", ("1s",))
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    out, started = tmp_path / "out", time.monotonic()
+    try:
+        code = main(["sweep", str(write_sweep(tmp_path)), "--dask", address, "--quiet",
+                     "--out", str(out)])
+    finally:
+        server.close()
+    assert code == 2 and time.monotonic() - started < 60
+    assert f"--dask: cannot reach a Dask scheduler at {address}" in capsys.readouterr().err
+    assert not out.exists()

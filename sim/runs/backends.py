@@ -96,7 +96,7 @@ class DaskBackend:
             raise InputError("--dask", None, "needs dask[distributed]: pip install "
                              "'wps-deploy-sim[dask]'") from None
         try:
-            self.client = Client(address, timeout=timeout)
+            self.client = connect_within(Client, address, timeout)
         except (OSError, TimeoutError, ValueError) as err:
             raise InputError("--dask", None, f"cannot reach a Dask scheduler at {address}: "
                              f"{err}") from None
@@ -177,6 +177,32 @@ def wait_interruptibly(futures: list[Future], poll: float = 0.25) -> list[Future
         done = wait(futures, timeout=poll, return_when=FIRST_COMPLETED).done
         if done:
             return list(done)
+
+
+def connect_within(client: Callable[..., Any], address: str, timeout: str,
+                   grace: float = 5.0) -> Any:
+    """``client(address, timeout=timeout)``, but never longer than the timeout plus
+    ``grace`` seconds of wall-clock time: a peer that accepts the connection and never
+    answers (not a Dask scheduler) makes the client's own timeout wait forever."""
+    from dask.utils import parse_timedelta
+
+    limit = parse_timedelta(timeout, default="seconds") + grace
+    box: dict[str, Any] = {}
+
+    def connect() -> None:
+        try:
+            box["client"] = client(address, timeout=timeout)
+        except BaseException as err:   # handed to the caller's thread below
+            box["error"] = err
+
+    thread = threading.Thread(target=connect, name="dask-connect", daemon=True)
+    thread.start()
+    thread.join(limit)
+    if "error" in box:
+        raise box["error"]
+    if "client" not in box:
+        raise TimeoutError(f"no answer within {limit:g} s (is it a Dask scheduler?)")
+    return box["client"]
 
 
 def abort(backend: Backend) -> None:
