@@ -25,7 +25,7 @@ from sim.analysis.compare import unique_labels
 from sim.commands.cli import main
 from sim.runs import outputs
 from sim.runs.outputs import FolderLock, OutputFolder, remove_leftovers, resolved_toml
-from sim.scenario.loading import load_scenario, safe_name
+from sim.scenario.loading import InputError, load_scenario, safe_name
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "run_scenario.py"
@@ -423,3 +423,24 @@ def test_a_peer_that_is_not_a_dask_scheduler_is_refused_in_bounded_time(tmp_path
     assert code == 2 and time.monotonic() - started < 60
     assert f"--dask: cannot reach a Dask scheduler at {address}" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_a_killed_swap_is_undone_and_a_working_folder_is_never_replaced(tmp_path,
+                                                                        monkeypatch):
+    out = tmp_path / "out"
+    aside = tmp_path / ".out.old-99999"              # killed between the two renames
+    aside.mkdir()
+    (aside / "runs.parquet").write_text("old")
+    (tmp_path / ".out.staging-99999").mkdir()
+    with OutputFolder(out):
+        pass
+    assert (out / "runs.parquet").read_text() == "old" and beside(out) == []
+    monkeypatch.chdir(out)
+    with pytest.raises(InputError, match="would replace the working folder"):
+        with OutputFolder(Path(".")):
+            pass
+    (out / "mine").mkdir()
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(InputError, match="holds a folder 'mine' that this command did not"):
+        with OutputFolder(out, owned=("scenarios",)):
+            pass

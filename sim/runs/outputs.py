@@ -162,13 +162,14 @@ class OutputFolder:
     """
 
     def __init__(self, out: Path, estimate: int = 0, owned: Iterable[str] = ()):
-        self.out, self.estimate, self.owned = Path(out), estimate, set(owned)
+        self.out = Path(os.path.abspath(out))      # ``.`` has no name to stage beside
+        self.estimate, self.owned = estimate, set(owned)
         self.lock = FolderLock(self.out)
         self.staging = self.out.parent / f".{self.out.name}.staging-{os.getpid()}"
         self.committed = False
 
     def __enter__(self) -> "OutputFolder":
-        claim_folder(self.out)
+        self._check_replaceable()
         try:
             self.lock.acquire()
         except OSError as err:
@@ -176,6 +177,7 @@ class OutputFolder:
         try:
             self._recover()
             preflight(self.out, self.estimate)
+            self._foreign_folders()
         except BaseException:
             self.lock.release()
             raise
@@ -216,6 +218,27 @@ class OutputFolder:
 
     def _owns(self, name: str) -> bool:
         return name in self.owned or (self.staging / name).exists()
+
+    def _check_replaceable(self) -> None:
+        """Refuse, before anything runs, a target the swap must not replace: a file, a
+        symbolic link, the working folder or one of its parents."""
+        claim_folder(self.out)
+        if self.out.is_symlink():
+            raise InputError(self.out, None, "the output path is a symbolic link; give the "
+                             "folder it points to")
+        if self.out == Path.cwd() or self.out in Path.cwd().parents:
+            raise InputError(self.out, None, "the output folder would replace the working "
+                             "folder; choose a folder inside it")
+
+    def _foreign_folders(self) -> None:
+        """Refuse an old folder holding a sub-folder the command does not make: it could
+        only be carried over by moving it, which a kill could strand."""
+        if not self.out.is_dir():
+            return
+        for entry in self.out.iterdir():
+            if entry.is_dir() and not entry.is_symlink() and entry.name not in self.owned:
+                raise InputError(self.out, None, f"holds a folder {entry.name!r} that this "
+                                 "command did not make; move it away or choose another --out")
 
     def _carry_over(self) -> None:
         """Hard-link the old folder's foreign files into the staging folder."""
