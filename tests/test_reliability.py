@@ -253,11 +253,13 @@ def test_ctrl_c_with_two_workers_stops_within_seconds(tmp_path):
     assert not [w for w in workers if _alive(w)]
 
 
-@pytest.mark.parametrize("command", ["run", "sweep"])
+@pytest.mark.parametrize("command", ["run", "sweep", "calibrate"])
 def test_workers_exit_when_the_parent_is_killed(tmp_path, command):
     pytest.importorskip("psutil")
     if command == "run":
         argv = ["run", str(scenario(tmp_path, text=LONG))]
+    elif command == "calibrate":                      # its own pool (analysis.calibration)
+        argv = ["calibrate", "--quick"]
     else:
         sweep = TINY_SWEEP.replace("replications = 2", "replications = 8")
         base = TINY_BASE.replace("2023", "2010").replace("2025", "2035")

@@ -117,7 +117,7 @@ CALIBRATE_FILES = ("report.html", "fitted.toml", "backtest.md")
 
 def main(args: argparse.Namespace) -> int:
     from sim.analysis.calibration.fit import calibrate, load_config
-    from sim.runs.backends import default_workers
+    from sim.runs.backends import children_follow_parent, default_workers
     from sim.runs.outputs import FIXED_BYTES, OutputFolder
     from sim.scenario.project_data import TARGETS_CSV, check_project_data
 
@@ -126,8 +126,9 @@ def main(args: argparse.Namespace) -> int:
     display = Display(args.quiet)
     with OutputFolder(args.out, FIXED_BYTES, CALIBRATE_FILES) as folder:
         try:
-            cal = calibrate(cfg, "quick" if args.quick else "full", args.until,
-                            args.workers or default_workers(), display.stage, display.tick)
+            with children_follow_parent():     # the fit's own pool: workers die with us
+                cal = calibrate(cfg, "quick" if args.quick else "full", args.until,
+                                args.workers or default_workers(), display.stage, display.tick)
         finally:
             display.close()
         names = folder.write(lambda stage: [p.name for p in write(cal, stage,

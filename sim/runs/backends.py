@@ -153,6 +153,31 @@ def watch_parent(poll: float = PARENT_POLL_SECONDS) -> threading.Thread:
     return thread
 
 
+_FOLLOWING = {"active": False, "registered": False}
+
+
+class children_follow_parent:
+    """While active, every process this one forks starts :func:`watch_parent`: for pools
+    made elsewhere (the calibration's own pool) that cannot take :func:`init_worker`. A
+    no-op outside the ``with`` block, so forks for other purposes are left alone."""
+
+    def __enter__(self) -> "children_follow_parent":
+        if not _FOLLOWING["registered"] and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_follow_if_active)
+            _FOLLOWING["registered"] = True
+        _FOLLOWING["active"] = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _FOLLOWING["active"] = False
+
+
+def _follow_if_active() -> None:
+    if _FOLLOWING["active"]:
+        _FOLLOWING["active"] = False     # the child's own forks are its own business
+        watch_parent()
+
+
 def stop_pool(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
     """Cancel what has not started, do not wait for what runs: terminate the workers (then
     kill any still alive after ``grace`` seconds)."""
