@@ -232,21 +232,28 @@ def _start_with_workers(argv: list[str]) -> tuple[subprocess.Popen, list[int]]:
     return proc, _children(proc.pid)
 
 
-def test_ctrl_c_with_two_workers_stops_within_seconds(tmp_path):
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_ctrl_c_with_two_workers_stops_within_seconds(tmp_path, how):
+    """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM to the
+    parent alone: out of a 40-replication run within seconds, saying what is left."""
     pytest.importorskip("psutil")
     path, out = scenario(tmp_path, text=LONG), tmp_path / "out"
     proc, workers = _start_with_workers(["run", str(path), "--out", str(out), "--workers",
                                          "2", "--quiet"])
     sent = time.monotonic()
-    os.killpg(proc.pid, signal.SIGINT)                # what a terminal's Ctrl-C does
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.terminate()
     try:
         _, err = proc.communicate(timeout=30)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert time.monotonic() - sent < 15, "did not stop promptly"
-    assert proc.returncode == 130, err
-    assert err.strip() == f"interrupted: {out} is as it was before this command; nothing of " \
+    word, code = ("interrupted", 130) if how == "ctrl-c" else ("terminated", 143)
+    assert proc.returncode == code, err
+    assert err.strip() == f"{word}: {out} is as it was before this command; nothing of " \
                           "it was written"
     assert not out.exists() and beside(out) == []
     time.sleep(1)
