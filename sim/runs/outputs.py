@@ -229,6 +229,9 @@ class OutputFolder:
         if self.out == Path.cwd() or self.out in Path.cwd().parents:
             raise InputError(self.out, None, "the output folder would replace the working "
                              "folder; choose a folder inside it")
+        if self.out.is_dir() and os.path.ismount(self.out):
+            raise InputError(self.out, None, "the output folder is a mount point, which "
+                             "cannot be replaced as a whole; choose a folder inside it")
 
     def _foreign_folders(self) -> None:
         """Refuse an old folder holding a sub-folder the command does not make: it could
@@ -256,11 +259,14 @@ class OutputFolder:
                 shutil.copy2(entry, self.staging / entry.name, follow_symlinks=False)
 
     def _recover(self) -> None:
-        """Undo what a killed command of this tool left: its staging folder is deleted; an
-        old folder moved aside is put back if the new one never arrived, else deleted."""
+        """Undo what a killed command of this tool left: its staging folder and preflight
+        probe are deleted; an old folder moved aside is put back if the new one never
+        arrived, else deleted."""
         prefix = f".{self.out.name}."
         for entry in self.out.parent.iterdir():
             tail = entry.name[len(prefix):] if entry.name.startswith(prefix) else ""
+            if re.fullmatch(r"probe-[a-z0-9_]{8}", tail) and entry.is_file():
+                entry.unlink(missing_ok=True)      # preflight's probe, killed mid-check
             if not entry.is_dir() or entry.is_symlink():
                 continue
             if re.fullmatch(r"staging-\d+", tail):
