@@ -232,14 +232,18 @@ def _start_with_workers(argv: list[str]) -> tuple[subprocess.Popen, list[int]]:
     return proc, _children(proc.pid)
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
-def test_ctrl_c_with_two_workers_stops_within_seconds(tmp_path, how):
+@pytest.mark.parametrize("command, how", [("run", "ctrl-c"), ("run", "sigterm"),
+                                          ("calibrate", "ctrl-c")])
+def test_ctrl_c_with_two_workers_stops_within_seconds(tmp_path, command, how):
     """Ctrl-C (SIGINT to the whole process group, as a terminal sends it) or SIGTERM to the
-    parent alone: out of a 40-replication run within seconds, saying what is left."""
+    parent alone: out of a 40-replication run (or a calibration, with its own pool) within
+    seconds, saying what is left."""
     pytest.importorskip("psutil")
-    path, out = scenario(tmp_path, text=LONG), tmp_path / "out"
-    proc, workers = _start_with_workers(["run", str(path), "--out", str(out), "--workers",
-                                         "2", "--quiet"])
+    out = tmp_path / "out"
+    argv = ["run", str(scenario(tmp_path, text=LONG))] if command == "run" else \
+        ["calibrate", "--quick"]
+    proc, workers = _start_with_workers([*argv, "--out", str(out), "--workers", "2",
+                                         "--quiet"])
     sent = time.monotonic()
     if how == "ctrl-c":
         os.killpg(proc.pid, signal.SIGINT)

@@ -157,25 +157,40 @@ _FOLLOWING = {"active": False, "registered": False}
 
 
 class children_follow_parent:
-    """While active, every process this one forks starts :func:`watch_parent`: for pools
-    made elsewhere (the calibration's own pool) that cannot take :func:`init_worker`. A
-    no-op outside the ``with`` block, so forks for other purposes are left alone."""
+    """While active, every process this one forks behaves like an :func:`init_worker`
+    worker (ignores Ctrl-C, dies with its parent), and Ctrl-C here terminates those children
+    before raising KeyboardInterrupt, so a pool made elsewhere (the calibration's own pool,
+    which cannot take :func:`init_worker`) neither prints worker tracebacks nor makes the
+    interrupt wait for running work. A no-op outside the ``with`` block."""
 
     def __enter__(self) -> "children_follow_parent":
         if not _FOLLOWING["registered"] and hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_follow_if_active)
             _FOLLOWING["registered"] = True
         _FOLLOWING["active"] = True
+        self.previous = None
+        if threading.current_thread() is threading.main_thread():
+            self.previous = signal.signal(signal.SIGINT, _stop_children_and_interrupt)
         return self
 
     def __exit__(self, *exc: object) -> None:
         _FOLLOWING["active"] = False
+        if self.previous is not None:
+            signal.signal(signal.SIGINT, self.previous)
 
 
 def _follow_if_active() -> None:
     if _FOLLOWING["active"]:
         _FOLLOWING["active"] = False     # the child's own forks are its own business
-        watch_parent()
+        init_worker()
+
+
+def _stop_children_and_interrupt(signum: int, frame: object) -> None:
+    import multiprocessing
+
+    for child in multiprocessing.active_children():
+        child.terminate()
+    raise KeyboardInterrupt
 
 
 def stop_pool(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
