@@ -3,8 +3,9 @@ replication.
 
 Every scenario runs with the same seed and replications (the first scenario's, or ``--seed`` and
 ``--replications``), so the differences written to ``differences.parquet`` and shown in
-``report.html`` are paired (common random numbers; see ``sim.analysis.compare``). All files are loaded
-and checked before anything runs, and each output is written atomically.
+``report.html`` are paired (common random numbers; see ``sim.analysis.compare``). All files are
+loaded and checked before anything runs, and the output folder is written as a unit
+(``sim.runs.outputs.OutputFolder``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim.commands.run import OUTPUTS, OVERRIDE_FLAGS, add_run_options, checked_overrides, simulate_runs
+from sim.commands.run import (OUTPUTS, OVERRIDE_FLAGS, add_run_options, checked_overrides,
+                              simulate_runs)
 from sim.scenario.loading import (Fitted, InputError, fitted_parameters, load_scenario,
-                                  output_dir, safe_name)
+                                  output_dir, safe_name, shown)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -64,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
     with OutputFolder(Path(out), estimate(pairing), COMPARE_FILES) as folder:
         if not args.quiet:
             for note in pairing.notes:
-                print(f"note: {note}", file=sys.stderr)
+                print(f"note: {shown(note, 1000)}", file=sys.stderr)
         runs = run_all(pairing, args.workers or default_workers(), args.quiet)
         if not common_years(runs):
             raise InputError(args.scenarios[1], "horizon", "no simulated year in common with "
