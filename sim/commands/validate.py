@@ -25,6 +25,6 @@ def main(args: argparse.Namespace) -> int:
             print(f"error: {err}", file=sys.stderr)
             bad += 1
         else:
-            print(f"ok: {shown(f, 1000)} ({shown(s.name)}, {s.start_year}-{s.horizon}, {s.replications} "
-                  f"replications)")
+            print(f"ok: {shown(f, 1000)} ({shown(s.name)}, {s.start_year}-{s.horizon}, "
+                  f"{s.replications} replications)")
     return 2 if bad else 0
