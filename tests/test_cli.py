@@ -94,7 +94,8 @@ def test_validate_reports_each_bad_file_and_each_good_one(tmp_path: Path, capsys
     assert out.splitlines()[1].startswith(f"ok: {other} (no_reform,")
     assert len(out.splitlines()) == 2
     assert err.splitlines() == [
-        f"error: {typo.resolve()}: dema.pool.leave_rat: unknown key; did you mean dema.pool.leave_rate?",
+        f"error: {typo.resolve()}: dema.pool.leave_rat: unknown key; "
+        "did you mean dema.pool.leave_rate?",
         f"error: {empty.resolve()}: the file is empty",
         f"error: {missing.resolve()}: no such file",
     ]

@@ -77,13 +77,14 @@ def test_run_killed_while_writing_leaves_no_runs_parquet(tmp_path):
     out, marker = tmp_path / "out", tmp_path / "marker"
     _kill_while_writing(scenario, out, marker)
     tmp = Path(marker.read_text())
-    assert tmp.parent == out and tmp.name != "runs.parquet"
-    assert tmp.exists()                              # the half-written bytes were there ...
-    assert not (out / "runs.parquet").exists()       # ... but never under the real name
-    # Running again completes the folder and clears the killed run's temporary file.
+    # The half-written bytes were there, in the staging folder beside out ...
+    assert tmp.parent.name.startswith(".out.staging-") and tmp.parent.parent == out.parent
+    assert tmp.exists()
+    assert not out.exists()                          # ... and out never appeared
+    # Running again completes the folder and clears the killed run's staging folder.
     from sim.commands.cli import main
     assert main(_run_args(scenario, out)) == 0
-    assert not tmp.exists() and not list(out.glob(".*.tmp"))
+    assert not tmp.parent.exists() and not list(out.glob(".*.tmp"))
     assert set(pl.read_parquet(out / "runs.parquet")["replication"]) == {0, 1}
 
 

@@ -245,7 +245,7 @@ def test_output_dir_stays_inside_root(name: str, tmp_path: Path) -> None:
     assert out.resolve().is_relative_to(root.resolve())
     assert out.parent == root.resolve()                     # exactly one level below
     assert out.name not in ("", ".", "..") and not out.name.startswith(".")
-    assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", out.name) and len(out.name) <= 80
+    assert re.fullmatch(r"\w[\w.-]*", out.name) and len(out.name) <= 80
     assert out.name == safe_name(name) and output_dir(root, name) == out   # deterministic
 
 

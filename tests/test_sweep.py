@@ -123,7 +123,7 @@ def test_a_sweep_killed_with_sigkill_resumes_to_the_same_results(reference, tiny
     assert 1 <= done_before < 8, "killed mid-sweep"
     assert not (out / "summary.parquet").exists()
     # A temporary file of a write the kill interrupted is cleaned up, never read.
-    (out / "results" / ".p000003-r00001-00001.parquet.abc.tmp").write_bytes(b"half a file")
+    (out / "results" / ".p000003-r00001-00001.parquet.abc12xyz.tmp").write_bytes(b"half")
 
     assert main(["sweep", str(tiny), "--workers", "1", "--quiet", "--out", str(out)]) == 0
     resumed = collect(out)

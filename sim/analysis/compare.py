@@ -72,12 +72,19 @@ def pair(scenarios: Sequence[Scenario], seed: int | None = None,
 
 
 def unique_labels(names: Sequence[str]) -> tuple[str, ...]:
-    """Scenario names, with ``(2)``, ``(3)``... added where two are the same."""
-    seen: dict[str, int] = {}
+    """Scenario names, with ``(2)``, ``(3)``... added where two are the same; the suffix
+    skips any label already taken (``a``, ``a``, ``a (2)`` gives ``a``, ``a (3)``,
+    ``a (2)``), so no scenario's results overwrite another's."""
+    taken = set(names)
+    used: set[str] = set()
     out = []
     for n in names:
-        seen[n] = seen.get(n, 0) + 1
-        out.append(n if seen[n] == 1 else f"{n} ({seen[n]})")
+        label, k = n, 1
+        while label in used or (label != n and label in taken):
+            k += 1
+            label = f"{n} ({k})"
+        used.add(label)
+        out.append(label)
     return tuple(out)
 
 

@@ -84,37 +84,61 @@ class Display:
 
 
 def write(cal: Calibration, out: Path, command: str) -> list[Path]:
-    """Every output file, atomically; the config's fitted file only for a full fit."""
+    """Every file of the output folder, atomically, into ``out`` (a staging folder)."""
     from sim.reports.calibration import backtest_markdown, fitted_toml, render, tables
     from sim.runs.outputs import write_csv, write_text
 
-    fitted = fitted_toml(cal)
     written = [write_text(render(cal), out / "report.html"),
-               write_text(fitted, out / "fitted.toml")]
+               write_text(fitted_toml(cal), out / "fitted.toml")]
     for name, frame in tables(cal).items():
         written.append(write_csv(frame, out / name))
     if cal.held_out:
         written.append(write_text(backtest_markdown(cal, command), out / "backtest.md"))
-    if cal.mode_name == "full" and cal.until is None:
-        written.append(write_text(fitted, cal.cfg.fitted))
     return written
 
 
+def write_fitted(cal: Calibration) -> Path | None:
+    """The config's fitted file (what the baseline layers beneath it), for a full fit only."""
+    from sim.reports.calibration import fitted_toml
+    from sim.runs.outputs import write_text
+
+    from sim.scenario.loading import InputError
+
+    if cal.mode_name != "full" or cal.until is not None:
+        return None
+    try:
+        return write_text(fitted_toml(cal), cal.cfg.fitted)
+    except OSError as err:
+        raise InputError(cal.cfg.fitted, None, f"cannot write: {err.strerror or err}; the "
+                         "file is as it was (the output folder is complete)") from None
+
+
+CALIBRATE_FILES = ("report.html", "fitted.toml", "backtest.md")
+
+
 def main(args: argparse.Namespace) -> int:
-    from sim.analysis.calibration.fit import calibrate
     from sim.analysis.calibration.config import load_config
-    from sim.runs.outputs import claim_folder
-    from sim.runs.backends import default_workers
+    from sim.analysis.calibration.fit import calibrate
+    from sim.runs.backends import children_follow_parent, default_workers
+    from sim.runs.outputs import FIXED_BYTES, OutputFolder
+    from sim.scenario.project_data import TARGETS_CSV, check_project_data
 
     cfg = load_config(args.config)
-    claim_folder(args.out)
+    check_project_data(cfg.observed, TARGETS_CSV)
     display = Display(args.quiet)
-    try:
-        cal = calibrate(cfg, "quick" if args.quick else "full", args.until,
-                        args.workers or default_workers(), display.stage, display.tick)
-    finally:
-        display.close()
-    written = write(cal, args.out, command_line(args))
+    with OutputFolder(args.out, FIXED_BYTES, CALIBRATE_FILES) as folder:
+        try:
+            with children_follow_parent():     # the fit's own pool: workers die with us
+                cal = calibrate(cfg, "quick" if args.quick else "full", args.until,
+                                args.workers or default_workers(), display.stage, display.tick)
+        finally:
+            display.close()
+        names = folder.write(lambda stage: [p.name for p in write(cal, stage,
+                                                                  command_line(args))])
+        folder.commit()
+    written = [args.out / n for n in names]
+    fitted = write_fitted(cal)
+    written += [fitted] if fitted else []
     if not args.quiet:
         inside = sum(1 for f in cal.fitted_figures if _inside(cal, f))
         print(f"objective {cal.objective:.2f} (data χ² {cal.chi2_data:.2f}); "

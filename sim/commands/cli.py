@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from sim import __version__
@@ -36,16 +37,34 @@ def parser(prog: str = "run_scenario.py") -> argparse.ArgumentParser:
     return p
 
 
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so the same clean-up as Ctrl-C runs."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None, prog: str = "run_scenario.py") -> int:
     args = parser(prog).parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         return int(args.func(args) or 0)
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted; no partial files were left", file=sys.stderr)
-        return 130
+        return EXIT_INPUT
+    except KeyboardInterrupt as err:
+        # The output layer says what is left (OutputFolder, the sweep); the default is the
+        # truth for every command that had not started writing.
+        what = str(err) or "nothing was written"
+        name = "terminated" if isinstance(err, Terminated) else "interrupted"
+        print(f"{name}: {what}", file=sys.stderr)
+        return EXIT_TERMINATED if name == "terminated" else EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def console() -> int:

@@ -4,7 +4,8 @@ replication.
 Every scenario runs with the same seed and replications (the first scenario's, or ``--seed`` and
 ``--replications``), so the differences written to ``differences.parquet`` and shown in
 ``report.html`` are paired (common random numbers; see ``sim.analysis.compare``). All files are
-loaded and checked before anything runs, and each output is written atomically.
+loaded and checked before anything runs, and the output folder is written as a unit
+(``sim.runs.outputs.OutputFolder``).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.commands.options import backend_from_args
-from sim.commands.run import OUTPUTS, warn_authoring, add_run_options, simulate_runs
+from sim.commands.run import (OUTPUTS, OVERRIDE_FLAGS, add_run_options, checked_overrides,
+                              simulate_runs, warn_authoring)
 from sim.scenario.loading import (Fitted, InputError, fitted_parameters, load_scenario,
-                                  output_dir, safe_name)
+                                  output_dir, safe_name, shown)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -42,38 +44,59 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+COMPARE_FILES = ("runs.parquet", "summary.parquet", "differences.parquet", "targets.csv",
+                 "target_effects.csv", "scenarios", "report.html")
+
+
 def main(args: argparse.Namespace) -> int:
     if len(args.scenarios) < 2:
         raise InputError("<command line>", "SCENARIO", "give at least two scenario files to "
                          "compare (the first is the reference)")
     from sim.analysis.compare import common_years, pair
-    from sim.runs.outputs import claim_folder
+    from sim.runs.backends import abort
+    from sim.runs.outputs import OutputFolder
+    from sim.scenario.project_data import check_project_data
 
-    loaded = [load_scenario(f) for f in args.scenarios]
-    for f, s in zip(args.scenarios, loaded):
+    scenarios = [load_scenario(f) for f in args.scenarios]
+    for f, s in zip(args.scenarios, scenarios):
         warn_authoring(f, s, args.quiet)
-    pairing = pair(loaded, args.seed, args.replications)
+    update = {k: getattr(args, k) for k in OVERRIDE_FLAGS if getattr(args, k) is not None}
+    checked_overrides(scenarios[0], update)          # --seed, --replications by the schema
+    pairing = pair(scenarios, args.seed, args.replications)
     out = args.out if args.out is not None else output_dir(
         OUTPUTS / "compare", "_vs_".join(s.name for s in pairing.scenarios))
-    claim_folder(out)
-    if not args.quiet:
-        for note in pairing.notes:
-            print(f"note: {note}", file=sys.stderr)
-    backend = backend_from_args(args)
-    try:
-        runs = run_all(pairing, backend, args.quiet)
-    finally:
+    fitted = fitted_parameters(args.scenarios[0])
+    check_project_data()
+    warnings: list[str] = []
+    with OutputFolder(Path(out), estimate(pairing), COMPARE_FILES) as folder:
+        if not args.quiet:
+            for note in pairing.notes:
+                print(f"note: {shown(note, 1000)}", file=sys.stderr)
+        backend = backend_from_args(args)
+        try:
+            runs = run_all(pairing, backend, args.quiet)
+        except BaseException:
+            abort(backend)          # an interrupt or error: stop the workers now
+            raise
         backend.close()
-    if not common_years(runs):
-        raise InputError(args.scenarios[1], "horizon", "no simulated year in common with "
-                         f"{args.scenarios[0]}")
-    warnings = write_outputs(pairing, runs, Path(out), fitted_parameters(args.scenarios[0]))
+        if not common_years(runs):
+            raise InputError(args.scenarios[1], "horizon", "no simulated year in common with "
+                             f"{args.scenarios[0]}")
+        folder.write(lambda stage: warnings.extend(write_outputs(pairing, runs, stage, fitted)))
+        folder.commit()
     if not args.quiet:
         for text in warnings:
             print(text, file=sys.stderr)
     if not args.quiet:
         print(f"wrote {out}/")
     return 0
+
+
+def estimate(pairing: Pairing) -> int:
+    """Rough bytes of the comparison's folder (runs and differences of every scenario)."""
+    from sim.commands.run import run_estimate
+
+    return 2 * sum(run_estimate(s) for s in pairing.scenarios)
 
 
 def run_all(pairing: Pairing, backend: Backend, quiet: bool) -> dict[str, pl.DataFrame]:

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.commands.options import add_backend_options, backend_from_args, positive, seed_arg
-from sim.scenario.loading import (Fitted, authoring_warnings, fitted_parameters, load_scenario,
-                                  output_dir)
+from sim.scenario.loading import (Fitted, InputError, authoring_warnings, fitted_parameters,
+                                  input_error, load_scenario, output_dir)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -44,13 +44,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+OVERRIDE_FLAGS = {"replications": "--replications", "seed": "--seed"}
+RUN_FILES = ("runs.parquet", "summary.parquet", "scenario.toml", "targets.csv", "report.html")
+
+
 def with_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
-    update = {}
-    if args.replications is not None:
-        update["replications"] = args.replications
-    if args.seed is not None:
-        update["seed"] = args.seed
-    return scenario.model_copy(update=update)
+    """The scenario with the command line's ``--replications`` and ``--seed``, checked by the
+    same schema as a file's values (an error names the flag)."""
+    update = {k: getattr(args, k) for k in OVERRIDE_FLAGS if getattr(args, k, None) is not None}
+    return checked_overrides(scenario, update)
+
+
+def checked_overrides(scenario: Scenario, update: dict[str, int]) -> Scenario:
+    """``scenario`` with ``update`` applied and validated; errors name the command-line flag."""
+    from pydantic import ValidationError
+
+    from sim.scenario.schema import Scenario as Model
+
+    if not update:
+        return scenario
+    try:
+        return Model.model_validate({**scenario.model_dump(mode="python"), **update})
+    except ValidationError as err:
+        problem = input_error(err, "<command line>")
+        flag = OVERRIDE_FLAGS.get(problem.key or "", problem.key)
+        raise InputError("<command line>", flag, problem.problem) from None
+
+
+def run_estimate(scenario: Scenario) -> int:
+    """Rough bytes of a run's output folder (replications × years × series rows)."""
+    from sim.model.series import SERIES
+    from sim.runs.outputs import estimate_bytes
+
+    return estimate_bytes(scenario.replications * len(scenario.years) * len(SERIES))
 
 
 def warn_authoring(path: str, scenario: Scenario, quiet: bool) -> None:
@@ -61,17 +87,21 @@ def warn_authoring(path: str, scenario: Scenario, quiet: bool) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.runs.outputs import claim_folder
+    from sim.runs.backends import abort
+    from sim.scenario.project_data import check_project_data
 
     scenario = with_overrides(load_scenario(args.scenario), args)
     warn_authoring(args.scenario, scenario, args.quiet)
     out = args.out if args.out is not None else output_dir(OUTPUTS, scenario.name)
-    claim_folder(out)
+    fitted = fitted_parameters(args.scenario)
+    check_project_data()
     backend = backend_from_args(args)
     try:
-        execute(scenario, Path(out), backend, args.quiet, fitted_parameters(args.scenario))
-    finally:
-        backend.close()
+        execute(scenario, Path(out), backend, args.quiet, fitted)
+    except BaseException:
+        abort(backend)          # an interrupt or error: stop the workers now, do not wait
+        raise
+    backend.close()
     if not args.quiet:
         print(f"wrote {out}/")
     return 0
@@ -79,21 +109,32 @@ def main(args: argparse.Namespace) -> int:
 
 def execute(scenario: Scenario, out: Path, backend: Backend, quiet: bool,
             fitted: Fitted | None = None) -> None:
-    """Run and write the scenario's files, then its targets table and report
-    (``sim.reports.forecast``)."""
-    from sim.runs.outputs import resolved_toml, write_parquet, write_text
+    """Run the scenario and write its files as one unit (``OutputFolder``): the lock and the
+    room are checked before simulating, and a reader never sees half of a folder."""
     from sim.analysis.precision import warn_imprecise
-    from sim.reports.forecast import write_reports
-    from sim.analysis.summary import summary_frame
+    from sim.runs.outputs import OutputFolder
 
-    runs = simulate_runs(scenario, backend, quiet, scenario.name)
+    with OutputFolder(out, run_estimate(scenario), RUN_FILES) as folder:
+        runs = simulate_runs(scenario, backend, quiet, scenario.name)
+        folder.write(lambda stage: write_run(scenario, runs, stage, fitted))
+        folder.commit()
+    warn_imprecise(runs, scenario.horizon, quiet)   # MC error of the headline shares
+
+
+def write_run(scenario: Scenario, runs: pl.DataFrame, out: Path,
+              fitted: Fitted | None = None) -> None:
+    """The files of a run, into ``out``, then its targets table and report
+    (``sim.reports.forecast``)."""
+    from sim.analysis.summary import summary_frame
+    from sim.reports.forecast import write_reports
+    from sim.runs.outputs import resolved_toml, write_parquet, write_text
+
     summary = summary_frame(runs)
     write_parquet(runs, out / "runs.parquet")
     write_parquet(summary, out / "summary.parquet")
     write_text(resolved_toml(scenario, seed=scenario.seed, replications=scenario.replications),
                out / "scenario.toml")
     write_reports(scenario, runs, summary, out, fitted)   # targets.csv, report.html
-    warn_imprecise(runs, scenario.horizon, quiet)   # MC error of the headline shares
 
 
 def simulate_runs(scenario: Scenario, backend: Backend, quiet: bool,

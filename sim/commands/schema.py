@@ -38,7 +38,16 @@ def main(args: argparse.Namespace) -> int:
     path: Path = args.update
     if not path.is_file():
         raise InputError(path, None, "no such file")
-    text = path.read_text(encoding="utf-8")
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise InputError(path, None, f"cannot be read: {err.strerror or err}") from None
+    if b"\x00" in raw:
+        raise InputError(path, None, "a binary file, not the README")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError(path, None, f"not UTF-8 text (byte {err.start})") from None
     if START not in text or END not in text:
         raise InputError(path, None, "has no generated reference block (add the start and "
                                      "end markers)")

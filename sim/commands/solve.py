@@ -65,8 +65,16 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from sim.analysis.solve import question, solve
+    from sim.runs.backends import abort
     from sim.scenario.targets import by_id, load_targets
 
+    from sim.commands.run import OVERRIDE_FLAGS, checked_overrides
+    from sim.scenario.loading import load_scenario
+    from sim.scenario.project_data import check_project_data
+
+    check_project_data()
+    update = {k: getattr(args, k) for k in OVERRIDE_FLAGS if getattr(args, k) is not None}
+    checked_overrides(load_scenario(args.base), update)   # --seed, --replications by the schema
     try:
         target = by_id(args.target)
     except KeyError:
@@ -85,7 +93,9 @@ def main(args: argparse.Namespace) -> int:
     backend = backend_from_args(args)
     try:
         solution = solve(q, backend, show)
-    finally:
-        backend.close()
+    except BaseException:   # an interrupt: stop the workers, do not wait for them
+        abort(backend)
+        raise
+    backend.close()
     print(solution.describe())
     return 0

@@ -14,9 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sim.commands.options import add_backend_options, backend_from_args, positive, seed_arg
-from sim.scenario.loading import output_dir
+from sim.scenario.loading import InputError, output_dir
 
 if TYPE_CHECKING:
+    from sim.runs.backends import Backend
     from sim.runs.design import Plan
 
 OUTPUTS = Path("outputs") / "sweeps"
@@ -38,26 +39,59 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from sim.runs.replications import tqdm_progress
-    from sim.runs.sweep import finished, prepare_folder, run_sweep
-    from sim.runs.sweep_file import load_sweep
     from sim.runs.design import make_plan
+    from sim.runs.outputs import FolderLock, preflight
+    from sim.runs.sweep_file import load_sweep
+    from sim.scenario.project_data import check_project_data
 
+    check_project_data()
     sweep = load_sweep(args.sweep, args.replications, args.seed)
     out = Path(args.out) if args.out is not None else output_dir(OUTPUTS, sweep.spec.name)
     the_plan = make_plan(sweep)
-    backend = backend_from_args(args)  # before any writing: a bad --dask leaves nothing
+    preflight(out, estimate(the_plan))
+    with FolderLock(out):
+        backend = backend_from_args(args)  # before any writing: a bad --dask leaves nothing
+        try:
+            return _run(args, out, the_plan, backend)
+        except KeyboardInterrupt as err:   # Ctrl-C or SIGTERM (the subclass is kept)
+            raise type(err)(f"the finished tasks are kept in {out / 'results'}; rerun "
+                            "the same command to resume") from None
+        except OSError as err:   # a full disk, a folder made read-only while running
+            raise InputError(out, None, f"cannot write: {err.strerror or err}; the finished "
+                             "tasks are kept; rerun the same command to resume") from None
+
+
+def estimate(the_plan: Plan) -> int:
+    """Rough bytes of a sweep's folder: a result row per point, replication, year, series."""
+    from sim.model.series import SERIES
+    from sim.runs.outputs import estimate_bytes
+
+    base = the_plan.sweep.base
+    rows = len(the_plan.points) * the_plan.sweep.spec.replications * len(base.years)
+    return estimate_bytes(rows * len(SERIES))
+
+
+def _run(args: argparse.Namespace, out: Path, the_plan: Plan, backend: Backend) -> int:
+    """Prepare (or resume) the folder, run what is missing, and finish the tables."""
+    from sim.runs.backends import abort
+    from sim.runs.replications import tqdm_progress
+    from sim.runs.sweep import finished, prepare_folder, run_sweep, unreadable
+
     try:
         resumed = prepare_folder(out, the_plan)
     except BaseException:
-        backend.close()
+        abort(backend)
         raise
+    if not args.quiet:
+        for bad in unreadable(out):
+            print(f"note: {bad} cannot be read (truncated?); its task runs again",
+                  file=sys.stderr)
     todo = [t for t in the_plan.tasks if t.name not in finished(out)]
     if resumed and not args.quiet:
         print(f"resuming {out}: {len(the_plan.tasks) - len(todo)} of {len(the_plan.tasks)} "
               "tasks already done", file=sys.stderr)
     progress, close = tqdm_progress(sum(len(t.replications) for t in todo), args.quiet,
-                                    sweep.spec.name)
+                                    the_plan.sweep.spec.name)
     try:
         failures = run_sweep(the_plan, out, backend, progress)
     finally:

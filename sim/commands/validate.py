@@ -7,7 +7,8 @@ import sys
 
 from pathlib import Path
 
-from sim.scenario.loading import InputError, authoring_warnings, load_scenario, read_toml
+from sim.scenario.loading import (InputError, authoring_warnings, load_scenario, read_toml,
+                                  shown)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -50,9 +51,10 @@ def check(path: str) -> str:
         from sim.runs.sweep_file import load_sweep
 
         sweep = load_sweep(path)
-        return (f"ok: {path} (sweep {sweep.spec.name}: {sweep.spec.design}, "
+        return (f"ok: {shown(path, 1000)} (sweep {shown(sweep.spec.name)}: {sweep.spec.design}, "
                 f"{len(sweep.levers)} levers, {sweep.spec.replications} replications per point)")
     s = load_scenario(path)
     for text in authoring_warnings(path, s):
         print(f"warning: {text}", file=sys.stderr)
-    return f"ok: {path} ({s.name}, {s.start_year}-{s.horizon}, {s.replications} replications)"
+    return (f"ok: {shown(path, 1000)} ({shown(s.name)}, {s.start_year}-{s.horizon}, "
+            f"{s.replications} replications)")

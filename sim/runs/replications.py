@@ -15,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from sim.model.replication import ReplicationResult, simulate
-from sim.runs.backends import Backend, backend_for, run_ordered
+from sim.runs.backends import Backend, abort, backend_for, run_ordered
 from sim.scenario.schema import Scenario
 from sim.model.series import SERIES
 
@@ -43,9 +43,12 @@ def run_replications(scenario: Scenario, replications: Iterable[int], workers: i
     try:
         done = run_ordered(backend, _batch, [(scenario, chunk) for chunk in chunks],
                            (lambda out: progress(len(out))) if progress else None)
-    finally:
+    except BaseException:   # an interrupt or a failure: stop the workers, do not wait
         if own:
-            backend.close()
+            abort(backend)
+        raise
+    if own:
+        backend.close()
     return sorted((r for out in done for r in out), key=lambda r: r.replication)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +25,7 @@ import polars as pl
 from sim import __version__
 from sim.model.replication import ReplicationResult, simulate
 from sim.model.series import SERIES
-from sim.runs.backends import Backend
+from sim.runs.backends import Backend, abort
 from sim.runs.design import Plan, Task
 from sim.runs.outputs import (claim_folder, remove_leftovers, resolved_toml, write_parquet,
                               write_text)
@@ -104,10 +105,16 @@ SWEEP_JSON, POINTS, BASE, RESULTS = "sweep.json", "points.parquet", "base_scenar
 SUMMARY = "summary.parquet"
 
 
+SWEEP_FILES = {SWEEP_JSON, POINTS, BASE, SUMMARY, "sensitivity.parquet", "report.html"}
+TASK_FILE = re.compile(r"p\d{6}-r\d{5}-\d{5}\.parquet")
+
+
 def prepare_folder(out: Path, the_plan: Plan) -> bool:
     """Make (or recognise) the sweep's folder; True when resuming an earlier attempt.
 
-    Runs before any simulation, so bad input leaves nothing behind.
+    Runs before any simulation, so bad input leaves nothing behind; the caller holds the
+    folder's lock (:class:`sim.runs.outputs.FolderLock`). A refused folder is left untouched,
+    and only this tool's own temporary files are ever removed from an accepted one.
     """
     sweep, points, fp = the_plan.sweep, the_plan.points, the_plan.fingerprint
     claim_folder(out)
@@ -118,7 +125,8 @@ def prepare_folder(out: Path, the_plan: Plan) -> bool:
             earlier = json.loads(record.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise InputError(record, None, "unreadable; this folder cannot be resumed") from None
-        if earlier.get("fingerprint") != fp:
+        if not isinstance(earlier, dict) or earlier.get("fingerprint") != fp:
+            earlier = earlier if isinstance(earlier, dict) else {}
             raise InputError(out, None, f"holds results of a different sweep (made from "
                              f"{earlier.get('sweep_file', '?')}, fingerprint "
                              f"{str(earlier.get('fingerprint'))[:12]}; this sweep is "
@@ -134,8 +142,9 @@ def prepare_folder(out: Path, the_plan: Plan) -> bool:
             "versions": library_versions(),
             "sweep": sweep.spec.model_dump(mode="json", by_alias=True),
         }, indent=2, default=str) + "\n", record)
+    remove_leftovers(out, SWEEP_FILES.__contains__)
     (out / RESULTS).mkdir(parents=True, exist_ok=True)
-    remove_leftovers(out / RESULTS)   # temporary files of a killed attempt
+    remove_leftovers(out / RESULTS, lambda name: bool(TASK_FILE.fullmatch(name)))
     if not (out / POINTS).is_file():
         write_parquet(points, out / POINTS)
     if not (out / BASE).is_file():
@@ -157,8 +166,25 @@ def check_numpy(record: Path, earlier: dict[str, Any]) -> None:
 
 
 def finished(out: Path) -> set[str]:
-    """Names of the tasks already written in a folder made by :func:`prepare_folder`."""
-    return {p.stem for p in (out / RESULTS).glob("*.parquet")}
+    """Names of the tasks already written in a folder made by :func:`prepare_folder`; a
+    result file that cannot be read (truncated by a crash outside this tool, a full disk)
+    does not count, so its task runs again and its file is replaced."""
+    return {p.stem for p in (out / RESULTS).glob("*.parquet") if readable(p)}
+
+
+def unreadable(out: Path) -> list[Path]:
+    """The result files :func:`finished` does not count."""
+    return [p for p in sorted((out / RESULTS).glob("*.parquet")) if not readable(p)]
+
+
+def readable(path: Path) -> bool:
+    """Whether a parquet file's footer (its schema) can be read: cheap, and enough to tell
+    a complete file from a truncated one."""
+    try:
+        pl.read_parquet_schema(path)
+    except Exception:   # polars raises several error types for a broken file
+        return False
+    return True
 
 
 def write_task(out: Path, task: Task, frame: pl.DataFrame) -> None:
@@ -167,7 +193,7 @@ def write_task(out: Path, task: Task, frame: pl.DataFrame) -> None:
 
 def collect(out: Path) -> pl.DataFrame:
     """Every result row, in point, replication, year, series order."""
-    files = sorted((out / RESULTS).glob("*.parquet"))
+    files = [p for p in sorted((out / RESULTS).glob("*.parquet")) if readable(p)]
     if not files:
         raise ValueError("no results yet")
     order = {s.id: i for i, s in enumerate(SERIES)}
@@ -189,6 +215,9 @@ def run_sweep(the_plan: Plan, out: Path, backend: Backend,
             progress(len(task.replications))
 
     try:
-        return drive(the_plan.sweep, the_plan.points, todo, backend, on_done)
-    finally:
-        backend.close()
+        failures = drive(the_plan.sweep, the_plan.points, todo, backend, on_done)
+    except BaseException:   # an interrupt: stop the workers now, the finished tasks are kept
+        abort(backend)
+        raise
+    backend.close()
+    return failures

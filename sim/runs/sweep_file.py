@@ -16,7 +16,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -30,6 +30,10 @@ from sim.scenario.targets import UnTarget, by_id, load_targets
 
 AGENCY_NAMES = ("armed_forces", "dema", "police")
 MAX_REPLICATIONS_PER_TASK = 10
+MAX_POINTS = 100_000             # points of one design
+MAX_RUNS = 10_000_000            # points x replications: simulated replications of one sweep
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]   # NaN and inf refused, with the index
 
 
 class _Strict(BaseModel):
@@ -40,10 +44,10 @@ class Parameter(_Strict):
     """One swept lever: a range (``low``/``high``, with ``levels`` for a grid) or ``values``."""
 
     key: str
-    low: float | None = None
-    high: float | None = None
+    low: Finite | None = None
+    high: Finite | None = None
     levels: int | None = Field(None, ge=2, le=1000)
-    values: list[float] | None = Field(None, min_length=1)
+    values: list[Finite] | None = Field(None, min_length=1)
     start: dt.date | None = Field(None, alias="from")
 
     @field_validator("start", mode="before")
@@ -184,7 +188,10 @@ def load_sweep(path: Path | str, replications: int | None = None,
     try:
         spec = SweepFile.model_validate(data)
     except ValidationError as err:
-        raise input_error(err, path) from None
+        given = {"replications": replications, "seed": seed}
+        raise input_error(err, path, flags={k: f for k, f in CLI_FLAGS.items()
+                                            if given[k] is not None}) from None
+    check_size(path, spec)
     try:
         base_path = (path.parent / spec.base).resolve()
         found = base_path.is_file()
@@ -202,6 +209,32 @@ def load_sweep(path: Path | str, replications: int | None = None,
     return Sweep(spec, path, base_path, base_data, base, levers, outputs)
 
 
+CLI_FLAGS = {"replications": "--replications", "seed": "--seed"}
+
+
+def design_size(spec: SweepFile) -> int:
+    """The number of points the design will have, computed from the file alone (Python
+    integers, so a 1000³ grid is counted, not built)."""
+    if spec.design == "grid":
+        return math.prod(len(p.values) if p.values is not None else p.levels or 0
+                         for p in spec.parameters)
+    samples = spec.samples or 0
+    return samples * (len(spec.parameters) + 2) if spec.design == "sobol" else samples
+
+
+def check_size(path: Path, spec: SweepFile) -> None:
+    """Refuse a sweep too large to plan or to run, before anything is built or written."""
+    points = design_size(spec)
+    key = "parameters" if spec.design == "grid" else "samples"
+    if points > MAX_POINTS:
+        raise InputError(path, key, f"the {spec.design} design has {points:,} points; at most "
+                         f"{MAX_POINTS:,} are allowed (use fewer levels or samples)")
+    if points * spec.replications > MAX_RUNS:
+        raise InputError(path, "replications", f"{points:,} points × {spec.replications:,} "
+                         f"replications = {points * spec.replications:,} runs; at most "
+                         f"{MAX_RUNS:,} are allowed (use fewer points or replications)")
+
+
 def _checked_lever(path: Path, i: int, p: Parameter, base_data: dict[str, Any]) -> Lever:
     """The parameter's lever, with both ends of its range checked against the schema."""
     where = f"parameters.{i}"
@@ -209,6 +242,8 @@ def _checked_lever(path: Path, i: int, p: Parameter, base_data: dict[str, Any]) 
         lev = lever(p.key, path)
     except InputError as err:
         raise InputError(path, f"{where}.key", f"{p.key}: {err.problem}") from None
+    if lev.integer:
+        _check_whole(path, where, p)
     if p.start is not None and not lev.dated:
         raise InputError(path, f"{where}.from", f"{p.key} is not a dated lever, so it cannot "
                          "change at a date")
@@ -218,6 +253,24 @@ def _checked_lever(path: Path, i: int, p: Parameter, base_data: dict[str, Any]) 
         except InputError as err:
             raise InputError(path, where, f"{p.key} = {value:g}: {err.problem}") from None
     return lev
+
+
+def _check_whole(path: Path, where: str, p: Parameter) -> None:
+    """An integer lever takes whole numbers only: 6.4 and 6.2 would both run as 6 (the same
+    point twice), so they are refused rather than rounded; a grid's levels must not repeat
+    after rounding either."""
+    named = [(f"values.{j}", v) for j, v in enumerate(p.values or ())]
+    named += [(k, v) for k, v in (("low", p.low), ("high", p.high)) if v is not None]
+    for key, v in named:
+        if v != round(v):
+            raise InputError(path, f"{where}.{key}", f"{p.key} takes whole numbers; {v:g} is "
+                             "not one")
+    if p.levels is not None and p.low is not None and p.high is not None:
+        levels = [round(p.low + k * (p.high - p.low) / (p.levels - 1)) for k in range(p.levels)]
+        if len(set(levels)) != len(levels):
+            raise InputError(path, f"{where}.levels", f"{p.levels} levels between {p.low:g} and "
+                             f"{p.high:g} repeat whole numbers; use at most "
+                             f"{int(p.high - p.low) + 1} levels or give values")
 
 
 def _outputs(path: Path, spec: SweepFile, base: Scenario) -> tuple[Output, ...]:

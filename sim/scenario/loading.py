@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import hashlib
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -29,13 +31,31 @@ from sim.scenario.targets import load_targets
 Layers = Sequence[tuple[Path, dict[str, Any]]]   # (file, its data), lowest first
 
 
+MAX_SHOWN = 200        # characters of one value in a message
+MAX_EXTENDS = 50       # files in one extends chain
+MAX_NESTING = 32       # levels of arrays and tables in one TOML value
+
+
+def shown(text: str, limit: int = MAX_SHOWN) -> str:
+    """``text`` safe to print on a terminal: control characters (ANSI escapes, newlines)
+    escaped and anything past ``limit`` characters cut, so a hostile value can neither
+    repaint the screen nor bury the message in megabytes."""
+    out = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit + 1])
+    return out if len(out) <= limit else out[:limit] + "…"
+
+
 class InputError(Exception):
-    """Bad input: the message names the file, the key and the problem."""
+    """Bad input: the message names the file, the key and the problem.
+
+    Every part is passed through :func:`shown`, the one place that makes user-supplied text
+    safe to echo."""
 
     def __init__(self, file: Path | str, key: str | None, problem: str):
-        self.file, self.key, self.problem = str(file), key, problem
-        where = f"{self.file}: " + (f"{key}: " if key else "")
-        super().__init__(where + problem)
+        # A path may be long but not hostile-long (the system refuses over 4096 bytes).
+        self.file, self.key = shown(str(file), 5 * MAX_SHOWN), key and shown(key)
+        self.problem = problem
+        where = f"{self.file}: " + (f"{self.key}: " if self.key else "")
+        super().__init__(where + shown(problem, 4 * MAX_SHOWN))
 
 
 def read_toml(path: Path) -> dict[str, Any]:
@@ -57,9 +77,30 @@ def read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         raise InputError(path, None, f"not UTF-8 text (byte {err.start})") from None
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise InputError(path, None, _bad_date(text) or f"malformed TOML: {err}") from None
+    except RecursionError:
+        raise InputError(path, None, f"nested more than {MAX_NESTING} levels deep") from None
+    _check_depth(path, data)
+    return data
+
+
+def _check_depth(path: Path, data: dict[str, Any]) -> None:
+    """Refuse values nested deeper than MAX_NESTING (iteratively, so no RecursionError):
+    no scenario needs more than a few levels, and deeper ones would exhaust the stack of
+    every recursive step after this one (merging, validation, writing)."""
+    stack: list[tuple[Any, str, int]] = [(data, "", 0)]
+    while stack:
+        node, key, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise InputError(path, key or None, f"nested more than {MAX_NESTING} levels deep")
+        items = node.items() if isinstance(node, dict) else (
+            enumerate(node) if isinstance(node, list) else ())
+        for k, v in items:
+            if isinstance(v, (dict, list)):
+                stack.append((v, f"{key}.{k}" if key else str(k), depth + 1))
+
 
 
 _DATE_LIKE = re.compile(r"(?<![\w.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\w:.-])")
@@ -116,6 +157,9 @@ def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str
     if path in seen:
         loop = " -> ".join(p.name for p in (*seen, path))
         raise InputError(seen[-1], "extends", f"a cycle of extends: {loop}")
+    if len(seen) >= MAX_EXTENDS:
+        raise InputError(seen[-1], "extends", f"a chain of more than {MAX_EXTENDS} files "
+                         f"(starting at {seen[0].name})")
     data = read_toml(path)
     parent = data.get("extends")
     if parent is None:
@@ -295,13 +339,17 @@ def validate(data: dict[str, Any], file: Path | str,
 
 def input_error(err: ValidationError, file: Path | str,
                 layers: Layers = (),
-                key_prefix: str = "") -> InputError:
-    """The one conversion of a pydantic error into the message users see."""
+                key_prefix: str = "", flags: dict[str, str] | None = None) -> InputError:
+    """The one conversion of a pydantic error into the message users see. ``flags`` maps
+    keys that came from the command line to their flag (``seed`` -> ``--seed``), so such an
+    error names the flag and ``<command line>`` rather than the file."""
     first = err.errors()[0]
     key = ".".join(str(p) for p in first["loc"])
     problem = _problem(first)
     if first["type"] == "extra_forbidden":
         problem += _did_you_mean(tuple(str(p) for p in first["loc"]))
+    if flags and key in flags:
+        return InputError("<command line>", flags[key], problem)
     if key_prefix:
         key = f"{key_prefix}.{key}" if key else key_prefix
     return InputError(_file_stating(layers, first["loc"]) or file, key or None, problem)
@@ -378,13 +426,31 @@ def check_key(key: str, file: Path | str = "<command line>") -> None:
         raise InputError(file, key, "names a block, not a parameter")
 
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_UNSAFE = re.compile(r"[^\w.-]+")    # \w: Unicode letters and digits (æ, ø, å) and _
+MAX_NAME = 80
 
 
 def safe_name(name: str) -> str:
-    """A scenario name made safe for one path component: no separators, no leading dots."""
-    cleaned = _UNSAFE.sub("_", name).strip("._-")[:80]
-    return cleaned or "scenario"
+    """A scenario name made safe for one path component: letters (any script), digits, ``.``,
+    ``_`` and ``-``; no separators, no leading dots, at most MAX_NAME characters.
+
+    When cleaning changed the name, a short hash of the original is appended, so distinct
+    names (``..`` and ``/``, ``a b`` and ``a_b``) never share a folder."""
+    text = unicodedata.normalize("NFC", name)
+    cleaned = _UNSAFE.sub("_", text).strip("._-")
+    if cleaned == text and _fits(cleaned, MAX_NAME):
+        return cleaned
+    digest = hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    head = cleaned[:MAX_NAME - 9]
+    while head and not _fits(head, MAX_NAME - 9):
+        head = head[:-1]
+    return f"{head.rstrip('._-') or 'scenario'}-{digest}"
+
+
+def _fits(text: str, limit: int) -> bool:
+    """At most ``limit`` characters and 2 bytes a character in UTF-8 (a folder name must
+    stay well under the 255 bytes file systems allow, with room for temporary names)."""
+    return 0 < len(text) <= limit and len(text.encode("utf-8", "surrogatepass")) <= 2 * limit
 
 
 def output_dir(root: Path, name: str) -> Path:

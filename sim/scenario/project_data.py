@@ -57,3 +57,25 @@ def load_observed(path: Path = OBSERVED_CSV) -> pl.DataFrame:
     frame = pl.read_csv(path, schema_overrides={"count": pl.Float64})
     return frame.filter(pl.col("use") == "calibrate").select(
         "series", "year", "measure", "value", "source")
+
+
+def check_project_data(*paths: Path) -> None:
+    """Read the project's data files now (default: targets and observed figures), so a
+    missing or corrupt one is an InputError naming it before anything is simulated, not a
+    traceback after."""
+    from sim.scenario.loading import InputError
+    from sim.scenario.targets import load_targets
+
+    readers = {TARGETS_CSV: load_targets, OBSERVED_CSV: load_observed}
+    for path in paths or tuple(readers):
+        try:
+            readers.get(path, _read_csv)(path)
+        except FileNotFoundError:
+            raise InputError(path, None, "no such file (a project data file)") from None
+        except Exception as err:   # polars' many error types: unreadable, wrong columns
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise InputError(path, None, f"cannot be read: {first}") from None
+
+
+def _read_csv(path: Path) -> pl.DataFrame:
+    return pl.read_csv(path)
