@@ -134,11 +134,20 @@ def compare_report(tmp_path_factory) -> Path:
     return out / "report.html"
 
 
+@pytest.fixture(scope="module")
+def sweep_report(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("sweep")
+    out = folder / "out"
+    assert main(["sweep", str(write_sweep(folder)), "--replications", "1", "--workers", "1",
+                 "--quiet", "--out", str(out)]) == 0
+    return out / "report.html"
+
+
 @pytest.mark.parametrize("width", [1024, 1280, 1400])
-@pytest.mark.parametrize("report", ["run_report", "compare_report"])
+@pytest.mark.parametrize("report", ["run_report", "compare_report", "sweep_report"])
 def test_the_verdict_is_in_the_first_screen_and_nothing_overflows(report, width, request):
-    """The run report's verdict table and the comparison's lever x target matrix end within
-    the first 800 px, and no page is wider than the window."""
+    """The run report's verdict table, the comparison's lever x target matrix and the sweep's
+    findings end within the first 800 px, and no page is wider than the window."""
     status = open_page(request.getfixturevalue(report), width, 800)
     assert status.get("data-script-errors") == "0", status.get("data-script-error-text")
     assert int(status["data-verdict-bottom"]) <= 800, status["data-verdict-bottom"]

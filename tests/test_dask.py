@@ -128,3 +128,28 @@ def test_workers_and_dask_are_mutually_exclusive(command, capsys):
         main([command, "x.toml", "--workers", "2", "--dask", "local"])
     assert done.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_the_calibration_simulator_gives_the_same_cells_on_dask(scheduler_file, baseline_path):
+    """calibrate's evaluations on a Dask cluster equal the in-process ones, number for number
+    (``calibrate --dask`` / ``--scheduler-file`` hands the backend to this Simulator)."""
+    import numpy as np
+
+    from sim.analysis.calibration.simulator import Simulator
+    from sim.scenario.loading import resolve
+
+    base = resolve(baseline_path, calibrated=False)
+    base.update(start_year=2020, horizon=2025)
+    jobs = [{}, {"dema": {"careers": {"women_attrition_ratio": 1.0}}}]
+    cells = [(2, 0, False), (3, 5, True)]
+    with Simulator(base, 1) as inline:
+        expected = inline.cells(jobs, "dema", range(3), cells)
+    backend = backends.backend_for(1, scheduler_file=scheduler_file)
+    try:
+        with Simulator(base, 1, backend=backend) as on_dask:
+            got = on_dask.cells(jobs, "dema", range(3), cells)
+    finally:
+        backend.close()
+    for (w1, t1), (w2, t2) in zip(expected, got):
+        np.testing.assert_array_equal(w1, w2)
+        np.testing.assert_array_equal(t1, t2)

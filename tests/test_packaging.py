@@ -89,7 +89,8 @@ def _floors() -> dict[str, str]:
     project = PYPROJECT["project"]
     found = {}
     for spec in project["dependencies"] + project["optional-dependencies"]["test"]:
-        name, floor = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?>=([0-9.]+)", spec).groups()
+        spec_re = r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?>=([0-9.]+)(?:,<[0-9.]+)?"   # floor, cap
+        name, floor = re.fullmatch(spec_re, spec).groups()
         found[name.lower()] = floor
     return found
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from sim.commands.run import positive
+from sim.commands.options import add_backend_options, backend_from_args
 
 if TYPE_CHECKING:
     from sim.analysis.calibration.fit import Calibration
@@ -50,8 +50,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help=f"output folder (default: {OUT}/)")
     p.add_argument("--quick", action="store_true",
                    help="a coarse fit (the config's quick mode): for a look and for the tests")
-    p.add_argument("--workers", type=positive, metavar="W", default=None,
-                   help="worker processes (default: all cores); results do not depend on it")
+    add_backend_options(p)
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=main)
 
@@ -119,7 +118,7 @@ CALIBRATE_FILES = ("report.html", "fitted.toml", "backtest.md")
 def main(args: argparse.Namespace) -> int:
     from sim.analysis.calibration.config import load_config
     from sim.analysis.calibration.fit import calibrate
-    from sim.runs.backends import children_follow_parent, default_workers
+    from sim.runs.backends import abort, children_follow_parent
     from sim.runs.outputs import FIXED_BYTES, OutputFolder
     from sim.scenario.project_data import TARGETS_CSV, check_project_data
 
@@ -127,12 +126,17 @@ def main(args: argparse.Namespace) -> int:
     check_project_data(cfg.observed, TARGETS_CSV)
     display = Display(args.quiet)
     with OutputFolder(args.out, FIXED_BYTES, CALIBRATE_FILES) as folder:
+        backend = backend_from_args(args)
         try:
-            with children_follow_parent():     # the fit's own pool: workers die with us
+            with children_follow_parent():     # local workers die with us
                 cal = calibrate(cfg, "quick" if args.quick else "full", args.until,
-                                args.workers or default_workers(), display.stage, display.tick)
+                                backend.workers, display.stage, display.tick, backend)
+        except BaseException:
+            abort(backend)                     # an interrupt or error: stop the workers now
+            raise
         finally:
             display.close()
+        backend.close()
         names = folder.write(lambda stage: [p.name for p in write(cal, stage,
                                                                   command_line(args))])
         folder.commit()

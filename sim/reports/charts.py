@@ -50,17 +50,21 @@ def band(summary: pl.DataFrame, series: str) -> pl.DataFrame:
 
 def add_fan(fig: go.Figure, b: pl.DataFrame, row: int, col: int, colour: str, label: str,
             legend: set[str], inner: bool = True) -> None:
-    """Median line with its 90% band (and the 50% band if ``inner``); hover shows both."""
+    """Median line with its 90% band (and the 50% band if ``inner``); hover shows both.
+
+    Overlaid forecasts (``inner`` false, a comparison) get a fainter band edged in their own
+    colour, so overlapping bands stay told apart instead of blending into grey."""
     x = b["year"].to_list()
-    bands = [("share_p05", "share_p95", 0.15, "90%")]
+    bands = [("share_p05", "share_p95", 0.15 if inner else 0.08, "90%")]
     if inner:
         bands.append(("share_p25", "share_p75", 0.3, "50%"))
+    edge = dict(width=0) if inner else dict(color=colour, width=1, dash="dot")
     for lo, hi, alpha, name in bands:
         group = f"{label} {name}"
-        fig.add_trace(go.Scatter(x=x, y=b[hi].to_list(), mode="lines", line=dict(width=0),
+        fig.add_trace(go.Scatter(x=x, y=b[hi].to_list(), mode="lines", line=edge,
                                  hoverinfo="skip", showlegend=False, legendgroup=group),
                       row=row, col=col)
-        fig.add_trace(go.Scatter(x=x, y=b[lo].to_list(), mode="lines", line=dict(width=0),
+        fig.add_trace(go.Scatter(x=x, y=b[lo].to_list(), mode="lines", line=edge,
                                  fill="tonexty", fillcolor=rgba(colour, alpha), hoverinfo="skip",
                                  name=f"{plain(label)}: {name} band", legendgroup=group,
                                  showlegend=legend_once(legend, group)), row=row, col=col)
@@ -256,7 +260,8 @@ def stocks_figure(runs: pl.DataFrame) -> go.Figure:
     cols = max(len(v) for v in STAGE_SERIES.values())
     titles = []
     for agency, ids in STAGE_SERIES.items():
-        titles += [f"{AGENCY_NAMES[agency]}: {_stage_title(s)}" for s in ids]
+        titles += [wrap_title(f"{AGENCY_NAMES[agency]}: {_stage_title(s)}", cols)
+                   for s in ids]
         titles += [""] * (cols - len(ids))
     fig = make_subplots(rows=len(STAGE_SERIES), cols=cols, subplot_titles=titles,
                         horizontal_spacing=0.06, vertical_spacing=0.1)

@@ -22,6 +22,7 @@ from sim.analysis.calibration.objective import (
 from sim.analysis.calibration.posterior import AgencyFit, draw_parameters, profiles
 from sim.analysis.calibration.simulator import Simulator
 from sim.model.census import Tally
+from sim.runs.backends import Backend
 from sim.scenario import loading
 from sim.scenario.loading import InputError, merge
 
@@ -149,8 +150,10 @@ def split_figures(figures: Sequence[Figure], until: int | None
 
 def calibrate(cfg: Config, mode_name: str = "full", until: int | None = None, workers: int = 1,
               stage: Callable[[str], None] = lambda s: None,
-              tick: Callable[[int], None] | None = None) -> Calibration:
-    """Fit every agency, then simulate the fitted model with and without parameter uncertainty."""
+              tick: Callable[[int], None] | None = None,
+              backend: Backend | None = None) -> Calibration:
+    """Fit every agency, then simulate the fitted model with and without parameter uncertainty
+    (on ``backend`` when given, which the caller closes; else on ``workers`` local processes)."""
     mode = cfg.modes[mode_name]
     base = loading.resolve(cfg.scenario, calibrated=False)
     start_year = int(base["start_year"])
@@ -162,7 +165,7 @@ def calibrate(cfg: Config, mode_name: str = "full", until: int | None = None, wo
     last = max(f.model_year for f in figures)
     horizon = max(MIN_FIT_HORIZON, last + 1)
     fits = []
-    with Simulator(base, workers, tick) as sim:
+    with Simulator(base, workers, tick, backend) as sim:
         for agency in cfg.agencies:
             own = [f for f in fitted_figs if f.agency == agency]
             fits.append(fit_agency(cfg, agency, own, sim, mode, seed, horizon, start_year,

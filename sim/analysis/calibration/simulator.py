@@ -46,12 +46,14 @@ class Simulator:
     def __init__(self, base: dict[str, Any], workers: int,
                  tick: Callable[[int], None] | None = None, backend: Backend | None = None):
         self.base, self.tick = base, tick or (lambda n: None)
+        self.own = backend is None            # a backend handed in is closed by its owner
         self.backend = backend or backend_for(workers)
         self.workers = self.backend.workers
         self.evaluations = 0
 
     def close(self) -> None:
-        self.backend.close()
+        if self.own:
+            self.backend.close()
 
     def __enter__(self) -> "Simulator":
         return self
