@@ -70,7 +70,8 @@ def test_report_is_self_contained_and_its_table_agrees_with_targets_csv(run_dir)
     html = (run_dir / "report.html").read_text()
     assert html.count(get_plotlyjs()[:300]) == 1, "plotly.js embedded exactly once"
     assert "<script src" not in html.lower(), "no remote script"
-    assert html.count('id="figure-') == 8   # 3 fan-chart figures + workforce + stocks + 3 Sankeys
+    # 3 fan-chart figures + workforce + stocks + 3 Sankeys + the replications chart
+    assert html.count('id="figure-') == 9
     table = pl.read_csv(run_dir / "targets.csv")
     for t in load_targets():
         if t.status == "stated" and t.year <= 2030:
