@@ -15,7 +15,7 @@ from pathlib import Path
 
 from typing import TYPE_CHECKING
 
-from sim.commands.options import add_backend_options, backend_from_args
+from sim.commands.options import add_backend_options, backend_from_args, year_arg
 
 if TYPE_CHECKING:
     from sim.analysis.calibration.fit import Calibration
@@ -23,16 +23,6 @@ if TYPE_CHECKING:
 
 CONFIG = Path("calibration/config.toml")
 OUT = Path("outputs/calibration")
-
-
-def year_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a year") from None
-    if not 1900 <= value <= 2200:
-        raise argparse.ArgumentTypeError(f"{value} is not a plausible year")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:

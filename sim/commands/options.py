@@ -1,4 +1,4 @@
-"""Options shared by several commands: whole numbers, seeds, and where simulations run.
+"""Options shared by several commands: numbers, years, seeds, and where simulations run.
 
 ``--workers`` / ``--dask`` / ``--scheduler-file`` are added by :func:`add_backend_options` and
 turned into a backend by :func:`backend_from_args`, for every command that simulates (run,
@@ -32,6 +32,26 @@ def seed_arg(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
     if value < 0:
         raise argparse.ArgumentTypeError("a seed cannot be negative")
+    return value
+
+
+def finite_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def year_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a year") from None
+    if not 1900 <= value <= 2200:
+        raise argparse.ArgumentTypeError(f"{value} is not a plausible year")
     return value
 
 

@@ -7,22 +7,13 @@ import sys
 
 from typing import TYPE_CHECKING
 
-from sim.commands.options import add_backend_options, backend_from_args, positive, seed_arg
+from sim.commands.options import (add_backend_options, backend_from_args, finite_number,
+                                  positive, seed_arg)
 from sim.scenario.dated import parse_date
 from sim.scenario.loading import InputError
 
 if TYPE_CHECKING:
     from sim.analysis.solve import Evaluation
-
-
-def _number(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
-    return value
 
 
 def _date(text: str):
@@ -43,16 +34,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="dotted scenario key, e.g. armed_forces.conscription.volunteer_rate_women")
     p.add_argument("--target", required=True, metavar="TARGET_ID",
                    help="a target id of calibration/targets.csv, e.g. un.military_contingents.2028")
-    p.add_argument("--prob", type=_number, default=0.8, metavar="P",
+    p.add_argument("--prob", type=finite_number, default=0.8, metavar="P",
                    help="probability of meeting the target (default 0.8)")
     p.add_argument("--by", type=int, metavar="YEAR", help="year (default: the target's)")
-    p.add_argument("--low", type=_number, metavar="X", help="bottom of the lever's range "
+    p.add_argument("--low", type=finite_number, metavar="X", help="bottom of the lever's range "
                    "(default: the schema's minimum)")
-    p.add_argument("--high", type=_number, metavar="Y", help="top of the lever's range "
+    p.add_argument("--high", type=finite_number, metavar="Y", help="top of the lever's range "
                    "(default: the schema's maximum)")
     p.add_argument("--from", dest="start", type=_date, metavar="DATE",
                    help="the lever takes the value from this date (default: the whole run)")
-    p.add_argument("--tolerance", type=_number, metavar="T",
+    p.add_argument("--tolerance", type=finite_number, metavar="T",
                    help="stop when the bracket is this narrow (default: 1%% of the range)")
     p.add_argument("--replications", type=positive, metavar="N",
                    help="paired replications per lever value (default: the scenario's)")

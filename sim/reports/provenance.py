@@ -4,7 +4,7 @@ its confidence, or assumed) and where this run's value of each parameter was set
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import polars as pl
 from pydantic import BaseModel
@@ -64,7 +64,7 @@ def parameters(scenario: Scenario, fitted: Fitted) -> list[Parameter]:
     defaults = Scenario(name=scenario.name)
     layered = Scenario.model_validate(merge(defaults.model_dump(mode="python"),
                                             fitted.values)) if fitted.values else defaults
-    fitted_keys = set(_flat_keys(fitted.values))
+    fitted_keys = fitted.keys
     out: list[Parameter] = []
 
     def walk(model: BaseModel, default: BaseModel, fit: BaseModel, prefix: str) -> None:
@@ -93,14 +93,6 @@ def parameters(scenario: Scenario, fitted: Fitted) -> list[Parameter]:
     return out
 
 
-def _flat_keys(tree: dict[str, Any], prefix: str = "") -> Iterable[str]:
-    for k, v in tree.items():
-        if isinstance(v, dict) and set(v) != {"linear"}:
-            yield from _flat_keys(v, f"{prefix}{k}.")
-        else:
-            yield prefix + k
-
-
 def input_rows(observed: pl.DataFrame, targets: Sequence[UnTarget],
                fitted: Fitted) -> list[list[str]]:
     """The data files behind a report and what kind of evidence each is."""
@@ -111,7 +103,7 @@ def input_rows(observed: pl.DataFrame, targets: Sequence[UnTarget],
          "observed (the plan)", f"{len(targets)} targets; "
          f"{sum(t.status == 'interpolated' for t in targets)} interpolated (confidence L)"],
         [fitted.label, "calibrated",
-         f"{len(set(_flat_keys(fitted.values)))} fitted parameters" if fitted.values else
+         f"{len(fitted.keys)} fitted parameters" if fitted.values else
          "no fitted parameters yet: calibrated parameters keep their schema defaults"],
         ["sim/scenario/schema.py", "schema defaults", "every other parameter, with its provenance"],
     ]

@@ -246,6 +246,11 @@ class Fitted:
     values: dict[str, Any] = field(default_factory=dict)
 
     @property
+    def keys(self) -> set[str]:
+        """The dotted keys of the fitted parameters."""
+        return {k for k, _ in leaves(self.values)}
+
+    @property
     def label(self) -> str:
         """The file as a reader knows it: relative to the working folder where possible."""
         if self.file is None:
@@ -275,14 +280,14 @@ def authoring_warnings(path: Path | str, scenario: Scenario) -> list[str]:
     whole history (calibrated or inherited), and a horizon that leaves targets out."""
     layers = scenario_layers(Path(path))
     fitted = fitted_parameters(path)
-    calibrated = {k for k, _ in _leaves(fitted.values)}
+    calibrated = fitted.keys
     out = []
     below = _defaults()
     for file, data in layers:
         if file == fitted.file:
             below = merge(below, data)
             continue
-        for key, value in _leaves(data):
+        for key, value in leaves(data):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 old = _at(below, key)
                 if (key in calibrated or _is_history(old)) and old != value:
@@ -300,11 +305,13 @@ def authoring_warnings(path: Path | str, scenario: Scenario) -> list[str]:
     return out
 
 
-def _leaves(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+def leaves(tree: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """``(dotted key, value)`` of every parameter a scenario fragment sets (a dated lever's
+    ``{linear = ...}`` table is a value, not a section)."""
     out: list[tuple[str, Any]] = []
     for k, v in tree.items():
         if isinstance(v, dict) and set(v) != {"linear"}:
-            out += _leaves(v, f"{prefix}{k}.")
+            out += leaves(v, f"{prefix}{k}.")
         else:
             out.append((prefix + k, v))
     return out
