@@ -15,21 +15,22 @@ if TYPE_CHECKING:
     from sim.runs.backends import Backend
 
 
-def positive(text: str) -> int:
+def _whole(text: str, what: str = "a whole number") -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+
+
+def positive(text: str) -> int:
+    value = _whole(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{value} must be at least 1")
     return value
 
 
 def seed_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    value = _whole(text)
     if value < 0:
         raise argparse.ArgumentTypeError("a seed cannot be negative")
     return value
@@ -46,10 +47,7 @@ def finite_number(text: str) -> float:
 
 
 def year_arg(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a year") from None
+    value = _whole(text, "a year")
     if not 1900 <= value <= 2200:
         raise argparse.ArgumentTypeError(f"{value} is not a plausible year")
     return value

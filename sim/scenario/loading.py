@@ -278,15 +278,12 @@ def load_scenario(path: Path | str, overrides: dict[str, Any] | None = None) -> 
 def authoring_warnings(path: Path | str, scenario: Scenario) -> list[str]:
     """What a valid scenario file may not mean: a plain value that replaces a dated lever's
     whole history (calibrated or inherited), and a horizon that leaves targets out."""
-    layers = scenario_layers(Path(path))
-    fitted = fitted_parameters(path)
-    calibrated = fitted.keys
+    chain = _chain(Path(path))                # read once: the fitted layer comes from it
+    fitted_layer = _fitted(chain)
+    calibrated = Fitted(*fitted_layer[0]).keys if fitted_layer else set()
     out = []
-    below = _defaults()
-    for file, data in layers:
-        if file == fitted.file:
-            below = merge(below, data)
-            continue
+    below = merge_layers(fitted_layer)        # the defaults and the fitted values
+    for file, data in chain:
         for key, value in leaves(data):
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 old = _at(below, key)
