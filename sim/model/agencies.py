@@ -7,7 +7,13 @@ careers come first, then the census, then intakes, then deployments:
 
     Armed Forces  conscription -> conscript -> rank_and_file -> leader; direct recruitment
     DEMA          conscription -> conscript -> uniformed; civilian; -> manager; the pool
-    Police        academy -> student -> cadet -> officer -> leader; civilian
+    Police        academy -> student -> officer -> leader; politikadet course -> cadet
+                  (-> student for some); civilian
+
+Stocks with an establishment hold it: vacancies in an upper stage are filled each month by
+appointment from the stage below (:meth:`Agency.appoint`), conscripts who want to continue
+take the open places of their next stage (:meth:`Agency.capacity`), and recruitment or the
+academy's admissions fill the rest.
 """
 
 from __future__ import annotations
@@ -49,6 +55,18 @@ class Destination:
     name: str
     index: int
     eligible: np.ndarray      # per stage code: may people in it be sent here?
+
+
+@dataclass(frozen=True)
+class Appointment:
+    """An upper stage whose posts are filled from the stage(s) below, evaluated at a month."""
+
+    to: int
+    sources: tuple[int, ...]
+    posts: int
+    min_months: float
+    women_weight: float
+    women_share: float | None
 
 
 class Agency:
@@ -101,6 +119,18 @@ class Agency:
     def destinations(self) -> Iterator[tuple[Destination, Posts]]:
         raise NotImplementedError
 
+    def appointments(self, month: int) -> tuple[Appointment, ...]:
+        """The upper stages filled by appointment (none where promotion is a rate)."""
+        return ()
+
+    def posts(self, month: int) -> dict[int, float]:
+        """Posts of the stages entered from a fixed-length stage (conscripts' next stage)."""
+        return {}
+
+    def training(self) -> dict[str, float]:
+        """Months in each deployable stage before a first deployment."""
+        return dict(self.deployment_block.training_months)  # type: ignore[attr-defined]
+
     @property
     def deployment_block(self) -> Deployment:
         raise NotImplementedError
@@ -113,10 +143,58 @@ class Agency:
         if self._rules is None or month - 1 in self._rule_changes:
             self._rules = self.rules(month - 1)
         events = self.clocks.step(self.roster, self._rules, month, self.rng["attrition"],
-                                  self.rng["promotion"], self.rng["recruitment"])
+                                  self.rng["promotion"], self.rng["recruitment"],
+                                  self.capacity(month - 1))
+        for a in self.appointments(month - 1):
+            self.appoint(a, month)
         y = self.roster.year_index(month - 1)
         self.completed[y] += events.completed
         self.person_events += int(self.roster.transitions.sum() - before)
+
+    def capacity(self, month: int) -> np.ndarray | None:
+        """Open places for those finishing a fixed stage, per stage (inf where unlimited).
+
+        A stage with posts takes continuers up to its vacancies plus half the outflow
+        expected before the next completions (last year's leavers and promotions out of it),
+        so that between completions the stock swings around its posts instead of above them.
+        """
+        posts = self.posts(month)
+        if not posts:
+            return None
+        cap = np.full(len(self.stages), np.inf)
+        r = self.roster
+        y = max(0, r.year_index(month) - 1)
+        for stage, n in posts.items():
+            if n <= 0:
+                continue
+            moves = r.transitions[y, stage + 1].sum() - r.transitions[y, stage + 1, stage + 1].sum()
+            gap = (12 / self.completions_per_year(month)) / 2
+            cap[stage] = max(0.0, round(n) - r.heads[stage].sum() + moves / 12 * gap)
+        return cap
+
+    def completions_per_year(self, month: int) -> int:
+        return 1
+
+    def appoint(self, a: Appointment, month: int) -> None:
+        """Fill the vacancies of ``a.to`` from its sources among the eligible (tenure)."""
+        r = self.roster
+        vacancies = a.posts - int(r.heads[a.to].sum())
+        if vacancies <= 0:
+            return
+        eligible = np.flatnonzero(self._eligible_codes(a.sources)[r.code[: r.n]])
+        eligible = eligible[month - r.since[eligible] >= a.min_months]
+        if len(eligible) == 0:
+            return
+        chosen = eligible[deployment.select(r.woman[eligible], vacancies, a.women_weight,
+                                            a.women_share, self.rng["promotion"])]
+        r.move(chosen, a.to, month, month - 1, self.rng["attrition"], self.rng["promotion"])
+        self.person_events += len(chosen)
+
+    def appointment(self, c: Careers, month: int, to: str, sources: tuple[str, ...],
+                    posts: float) -> Appointment:
+        return Appointment(self.s(to), tuple(self.s(x) for x in sources), int(round(posts)),
+                           c.promotion_min_years * 12, c.women_promotion_ratio.at(month),
+                           c.women_appointment_share.at(month))
 
     def census(self, month: int) -> None:
         i = month - self.start
@@ -140,16 +218,22 @@ class Agency:
                if not (month % 12 - (p.first_month - 1)) % p.rotation_months]
         if due:
             rest = block.rest_months.at(month)
-            for dest, _ in due:
-                deployment.send_home(self.roster, dest.index, month, rest)
+            for dest, p in due:
+                own = p.rest_months.at(month)
+                deployment.send_home(self.roster, dest.index, month,
+                                     rest if own is None else own)
             free = deployment.available(self.roster, month, pool_only=self.name == DEMA)
             weight = block.women_selection_weight.at(month)
-            eligible: dict[bytes, np.ndarray] = {}
+            eligible: dict[tuple[bytes, float], np.ndarray] = {}
+            r = self.roster
             for dest, p in due:
-                key = dest.eligible.tobytes()
+                key = (dest.eligible.tobytes(), p.min_years_in_stage)
                 if key not in eligible:
+                    ready = self._ready[r.code[: r.n]]
+                    ready = np.maximum(ready, p.min_years_in_stage * 12)
                     eligible[key] = np.flatnonzero(
-                        free & dest.eligible[self.roster.code[: self.roster.n]])
+                        free & dest.eligible[r.code[: r.n]]
+                        & (month - r.since[: r.n] >= ready))
                 rotation = deployment.Rotation(dest.index, int(round(p.positions.at(month))),
                                                weight, p.target_share.at(month), dest.eligible)
                 self.person_events += deployment.send(self.roster, rotation, free, eligible[key],
@@ -158,6 +242,16 @@ class Agency:
         if month % 12 == 0:
             # Still abroad after this month's rotations: deployed in the new year too.
             deployment.carry_over(self.roster, month, self.deployed, self.deployed_any)
+
+    @property
+    def _ready(self) -> np.ndarray:
+        """Months in stage before a first deployment, per code (training)."""
+        if not hasattr(self, "_ready_codes"):
+            months = np.zeros(2 * len(self.stages) + 1)
+            for stage, m in self.training().items():
+                months[2 * self.s(stage): 2 * self.s(stage) + 2] = m
+            self._ready_codes = months
+        return self._ready_codes
 
     def _eligible_codes(self, stages: tuple[int, ...]) -> np.ndarray:
         ok = np.zeros(2 * len(self.stages) + 1, bool)
@@ -199,8 +293,10 @@ class Agency:
         share = 1 / c.intakes_per_year
         places = self.per_month("places", c.places.at(month), share)
         equal = c.equal_from is not None and month >= _month(c.equal_from)
+        women = conscription.women_volunteer_rate(c.volunteer_rate_women.at(month),
+                                                  c.women_registration_effect.at(month), equal)
         d = conscription.Draft(places, int(c.cohort_men * share), int(c.cohort_women * share),
-                               c.volunteer_rate_men.at(month), c.volunteer_rate_women.at(month),
+                               c.volunteer_rate_men.at(month), women,
                                c.fit_rate_men, c.fit_rate_women, equal)
         women, men = conscription.draft(d, self.rng["conscription"])
         self.enter(women, men, stage, month, until=month + c.service_months.at(month))
@@ -221,8 +317,15 @@ class Agency:
         return rows
 
     def base_rules(self, c: Careers, month: int, attrition: dict[str, float],
-                   promotion: dict[str, str]) -> dict[str, np.ndarray]:
-        """Hazard tables from a Careers block: men's rates, women's ratios, promotion edges."""
+                   promotion: dict[str, str],
+                   rates: dict[str, tuple[float, float, float]] | None = None
+                   ) -> dict[str, np.ndarray]:
+        """Hazard tables from a Careers block: men's rates, women's ratios, promotion edges.
+
+        ``promotion`` maps a stage to the one its people are promoted into; the hazard is the
+        block's ``promotion_rate`` unless ``rates`` gives the edge its own (men's yearly rate,
+        women's ratio, minimum months). A zero rate leaves the edge to appointments.
+        """
         n = len(self.stages)
         att = np.zeros(2 * n + 1)
         prom = np.zeros(2 * n + 1)
@@ -233,12 +336,13 @@ class Agency:
             i = self.s(stage)
             att[2 * i] = rate / 12
             att[2 * i + 1] = rate * ratio / 12
-        p_rate = c.promotion_rate.at(month) / 12
-        p_ratio = c.women_promotion_ratio.at(month)
+        default = (c.promotion_rate.at(month), c.women_promotion_ratio.at(month),
+                   c.promotion_min_years * 12)
         for source, target in promotion.items():
             i = self.s(source)
-            prom[2 * i], prom[2 * i + 1] = p_rate, p_rate * p_ratio
-            pmin[2 * i] = pmin[2 * i + 1] = c.promotion_min_years * 12
+            rate, ratio, minimum = (rates or {}).get(source, default)
+            prom[2 * i], prom[2 * i + 1] = rate / 12, rate / 12 * ratio
+            pmin[2 * i] = pmin[2 * i + 1] = minimum
             to[i] = self.s(target)
         return {"attrition": att, "promotion": prom, "promotion_min": pmin, "promotion_to": to}
 
@@ -315,12 +419,25 @@ class ArmedForcesAgency(Agency):
         c, k = self.p.careers, self.p.conscription
         t = self.base_rules(c, month, {"rank_and_file": c.attrition_rank_and_file.at(month),
                                        "leader": c.attrition_leaders.at(month)},
-                            {"rank_and_file": "leader"})
+                            {"rank_and_file": "leader"},
+                            _appointed(c, c.establishment_leaders.at(month), "rank_and_file"))
         service = k.service_months.at(month)
         self.dropout(t, "conscript", k.dropout_men.at(month), k.dropout_women.at(month), service)
         return self.finish_rules(t, c, {"conscript": (
             "rank_and_file", service, k.continuation_men.at(month),
             k.continuation_women.at(month))})
+
+    def appointments(self, month: int) -> tuple[Appointment, ...]:
+        c = self.p.careers
+        posts = c.establishment_leaders.at(month)
+        return (self.appointment(c, month, "leader", ("rank_and_file",), posts),) \
+            if posts > 0 else ()
+
+    def posts(self, month: int) -> dict[int, float]:
+        return {self.s("rank_and_file"): self.p.recruitment.establishment.at(month)}
+
+    def completions_per_year(self, month: int) -> int:
+        return self.p.conscription.intakes_per_year
 
     def intake(self, month: int) -> None:
         self.call_up(self.p.conscription, self.s("conscript"), month)
@@ -363,15 +480,30 @@ class DemaAgency(Agency):
 
     def rules(self, month: int) -> CareerRules:
         c, k = self.p.careers, self.p.conscription
+        # External members leave DEMA's books by withdrawing from the pool (pool_step).
         t = self.base_rules(c, month, {"uniformed": c.attrition_uniformed.at(month),
                                        "civilian": c.attrition_civilian.at(month),
                                        "manager": c.attrition_managers.at(month),
-                                       "external": self.p.pool.leave_rate.at(month)},
-                            {"uniformed": "manager", "civilian": "manager"})
+                                       "external": 0.0},
+                            {"uniformed": "manager", "civilian": "manager"},
+                            _appointed(c, c.establishment_managers.at(month), "uniformed",
+                                       "civilian"))
         service = k.service_months.at(month)
         self.dropout(t, "conscript", k.dropout_men.at(month), k.dropout_women.at(month), service)
         return self.finish_rules(t, c, {"conscript": (
             "uniformed", service, k.continuation_men.at(month), k.continuation_women.at(month))})
+
+    def appointments(self, month: int) -> tuple[Appointment, ...]:
+        c = self.p.careers
+        posts = c.establishment_managers.at(month)
+        return (self.appointment(c, month, "manager", ("uniformed", "civilian"), posts),) \
+            if posts > 0 else ()
+
+    def posts(self, month: int) -> dict[int, float]:
+        return {self.s("uniformed"): self.p.uniformed_recruitment.establishment.at(month)}
+
+    def completions_per_year(self, month: int) -> int:
+        return self.p.conscription.intakes_per_year
 
     def intake(self, month: int) -> None:
         self.call_up(self.p.conscription, self.s("conscript"), month)
@@ -379,13 +511,15 @@ class DemaAgency(Agency):
         self.recruit("civilian", self.p.civilian_recruitment, self.s("civilian"), month)
         pool = self.p.pool
         n = self.per_month("external", pool.external_recruits.at(month))
+        members = int(self.pool_stock[month - self.start].sum())
+        n += max(0, int(round(pool.size.at(month))) - members - n)
         if n:
             women = int(self.rng["pool"].binomial(n, pool.external_women_share.at(month)))
             rows = self.enter(women, n - women, self.s("external"), month)
             self.roster.pool[rows] = True
 
     def pool_step(self, month: int) -> None:
-        """Staff join and leave the pool (external members leave through attrition)."""
+        """Staff join the pool; members withdraw (not while posted), external ones from DEMA."""
         pool, r, n = self.p.pool, self.roster, self.roster.n
         staff = self._eligible_codes(tuple(self.s(s) for s in self.STAFF))[r.code[:n]]
         join = 1 - np.exp(-pool.staff_join_rate.at(month) / 12
@@ -393,8 +527,12 @@ class DemaAgency(Agency):
         leave = 1 - np.exp(-pool.leave_rate.at(month) / 12)
         u = self.rng["pool"].random(n)
         joins = staff & ~r.pool[:n] & (u < join)
-        leaves = staff & r.pool[:n] & (u < leave) & (r.dest[:n] < 0)
+        leaves = r.pool[:n] & (r.stage[:n] != GONE) & (u < leave) & (r.dest[:n] < 0)
         r.pool[:n] = (r.pool[:n] | joins) & ~leaves
+        gone = np.flatnonzero(leaves & (r.stage[:n] == self.s("external")))
+        if len(gone):
+            r.remove(gone, month)
+            self.person_events += len(gone)
 
     def destinations(self):
         d = self.p.deployment
@@ -418,46 +556,78 @@ class PoliceAgency(Agency):
         i, a = self.p.initial, self.p.academy
         self.populate_stage(self.s("student"), i.students, i.women_share_students, 0,
                             fixed_months=a.student_months.at(self.start))
-        self.populate_stage(self.s("cadet"), i.cadets, i.women_share_cadets, 0,
-                            fixed_months=a.cadet_months.at(self.start))
-        for stage, total, share in (("officer", i.officers, i.women_share_officers),
-                                    ("leader", i.leaders, i.women_share_leaders),
-                                    ("civilian", i.civilians, i.women_share_civilians)):
-            self.populate_stage(self.s(stage), total, share, i.mean_tenure_years)
+        for stage, total, share, years in (
+                ("cadet", i.cadets, i.women_share_cadets, 1.0),
+                ("officer", i.officers, i.women_share_officers, i.mean_tenure_years),
+                ("leader", i.leaders, i.women_share_leaders, i.mean_tenure_years),
+                ("civilian", i.civilians, i.women_share_civilians, i.mean_tenure_years)):
+            self.populate_stage(self.s(stage), total, share, years)
 
     def rule_blocks(self) -> tuple[Section, ...]:
-        return self.p.careers, self.p.academy
+        return self.p.careers, self.p.academy, self.p.cadets
 
     def rules(self, month: int) -> CareerRules:
-        c, a = self.p.careers, self.p.academy
+        c, a, k = self.p.careers, self.p.academy, self.p.cadets
         t = self.base_rules(c, month, {"officer": c.attrition_officers.at(month),
                                        "leader": c.attrition_leaders.at(month),
-                                       "civilian": c.attrition_civilians.at(month)},
-                            {"officer": "leader"})
-        s_months, c_months = a.student_months.at(month), a.cadet_months.at(month)
-        # The education's dropout is split over its two stages by their length.
-        total = s_months + c_months
-        for stage, months in (("student", s_months), ("cadet", c_months)):
-            p_m = 1 - (1 - a.dropout_men.at(month)) ** (months / total)
-            p_w = 1 - (1 - a.dropout_women.at(month)) ** (months / total)
-            self.dropout(t, stage, p_m, p_w, months)
-        return self.finish_rules(t, c, {"student": ("cadet", s_months, 1.0, 1.0),
-                                        "cadet": ("officer", c_months, 1.0, 1.0)})
+                                       "civilian": c.attrition_civilians.at(month),
+                                       "cadet": k.attrition.at(month)},
+                            {"officer": "leader", "cadet": "student"},
+                            {**_appointed(c, c.establishment_leaders.at(month), "officer"),
+                             "cadet": (k.to_academy_rate.at(month), 1.0,
+                                       k.course_months)})
+        months = a.student_months.at(month)
+        self.dropout(t, "student", a.dropout_men.at(month), a.dropout_women.at(month), months)
+        return self.finish_rules(t, c, {"student": ("officer", months, 1.0, 1.0)})
+
+    def appointments(self, month: int) -> tuple[Appointment, ...]:
+        c = self.p.careers
+        posts = c.establishment_leaders.at(month)
+        return (self.appointment(c, month, "leader", ("officer",), posts),) \
+            if posts > 0 else ()
 
     def intake(self, month: int) -> None:
-        a = self.p.academy
+        a, k = self.p.academy, self.p.cadets
         if month % 12 in conscription.intake_months(a.intakes_per_year):
             n = self.per_month("academy", a.intake.at(month), 1 / a.intakes_per_year)
+            n += self.admissions_gap(month)
             women = int(self.rng["recruitment"].binomial(n, a.women_share.at(month)))
             self.enter(women, n - women, self.s("student"), month,
                        until=month + a.student_months.at(month))
+        if month % 12 in conscription.intake_months(k.intakes_per_year, first=2):
+            n = self.per_month("cadets", k.intake.at(month), 1 / k.intakes_per_year)
+            if n:
+                women = int(self.rng["recruitment"].binomial(n, k.women_share.at(month)))
+                self.enter(women, n - women, self.s("cadet"), month)
         self.recruit("civilian", self.p.civilian_recruitment, self.s("civilian"), month)
+
+    def admissions_gap(self, month: int) -> int:
+        """Students to admit now so that officer posts are full when they graduate: posts
+        then, minus officers now, minus students expected to graduate, plus officers expected
+        to leave meanwhile (at men's rates: the next intake corrects what this misses)."""
+        a, c = self.p.academy, self.p.careers
+        length = a.student_months.at(month)
+        posts = a.establishment.at(month + length)
+        if posts <= 0:
+            return 0
+        heads = self.roster.heads
+        officers, leaders = heads[self.s("officer")].sum(), heads[self.s("leader")].sum()
+        students = heads[self.s("student")].sum()
+        leaving = (officers * c.attrition_officers.at(month)
+                   + leaders * c.attrition_leaders.at(month)) * length / 12
+        graduating = students * (1 - a.dropout_men.at(month))
+        return max(0, int(round(posts - officers - leaders - graduating + leaving)))
 
     def destinations(self):
         d = self.p.deployment
         eligible = self._eligible_codes((self.s("officer"), self.s("leader")))
         for i, name in enumerate(self.dest_names):
             yield Destination(name, i, eligible), getattr(d, name)
+
+
+def _appointed(c: Careers, posts: float, *sources: str) -> dict[str, tuple[float, float, float]]:
+    """Promotion edges left to appointments: no hazard where the upper stage has posts."""
+    return {s: (0.0, 1.0, np.inf) for s in sources} if posts > 0 else {}
 
 
 AGENCY_CLASSES: dict[str, type[Agency]] = {AF: ArmedForcesAgency, DEMA: DemaAgency,

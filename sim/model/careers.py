@@ -64,8 +64,13 @@ class Clocks:
 
     def step(self, roster: Roster, rules: CareerRules, month: int,
              attrition: np.random.Generator, promotion: np.random.Generator,
-             continuation: np.random.Generator) -> CareerEvents:
-        """Everything that happens to anyone in the month that ends at tick ``month``."""
+             continuation: np.random.Generator,
+             capacity: np.ndarray | None = None) -> CareerEvents:
+        """Everything that happens to anyone in the month that ends at tick ``month``.
+
+        ``capacity`` (per stage; inf = open) is how many people a stage takes from those who
+        finish a fixed stage and want to go on: the rest leave.
+        """
         n = roster.n
         if rules is not self.last and not _same(self.last, rules):
             # New rules from this tick: everyone's hazards are recomputed now.
@@ -78,7 +83,7 @@ class Clocks:
             _rebase(roster, due, month - 1)
             _advance(roster, rules, due, month, attrition, promotion)
         return CareerEvents(_complete(roster, rules, due, month, attrition, promotion,
-                                      continuation))
+                                      continuation, capacity))
 
 
 def _rebase(roster: Roster, rows: np.ndarray, tick: int) -> None:
@@ -128,7 +133,8 @@ def _advance(roster: Roster, rules: CareerRules, rows: np.ndarray, month: int,
         targets = rules.promotion_to[roster.stage[promoted]]
         for target in _distinct(targets):
             moved = promoted[targets == target]
-            roster.move(moved, int(target), month, month - 1, attrition, promotion)
+            roster.move(moved, int(target), month, month - 1, attrition, promotion,
+                        until=month + rules.stage_months[int(target)])
 
 
 def _distinct(values: np.ndarray) -> np.ndarray:
@@ -158,11 +164,12 @@ def _schedule(roster: Roster, rules: CareerRules, rows: np.ndarray, month: int) 
 
 def _complete(roster: Roster, rules: CareerRules, due: np.ndarray, month: int,
               attrition: np.random.Generator, promotion: np.random.Generator,
-              rng: np.random.Generator) -> np.ndarray:
+              rng: np.random.Generator, capacity: np.ndarray | None = None) -> np.ndarray:
     """Fixed-length stages that end now: go on with the continuation probability, or leave.
 
-    Only people due for review can be ending a stage: their review tick is never later than
-    the end of their stage.
+    Those who want to go on take the next stage's open places (``capacity``), chosen at
+    random when they are more than the places; the others leave. Only people due for review
+    can be ending a stage: their review tick is never later than the end of their stage.
     """
     done = due[(roster.until[due] <= month) & (roster.stage[due] != GONE)]
     completed = np.zeros((roster.n_stages, 2), np.int64)
@@ -177,6 +184,11 @@ def _complete(roster: Roster, rules: CareerRules, due: np.ndarray, month: int,
     nxt = nxt[goes_on]
     for target in np.unique(nxt):
         rows = on[nxt == target]
+        places = np.inf if capacity is None else capacity[target]
+        if len(rows) > places:
+            keep = rng.permutation(len(rows))[: max(0, int(places))]
+            roster.remove(np.delete(rows, keep), month - 1)
+            rows = rows[np.sort(keep)]
         roster.move(rows, int(target), month, month - 1, attrition, promotion,
                     until=month + rules.stage_months[target])
     return completed

@@ -2,8 +2,10 @@
 
 Before equal conscription only men are in the lottery; women serve by volunteering (the
 "right to conscription", since 1998). From the reform date every 18-year-old registers and the
-lottery draws women and men alike. Places, service length, volunteering and the date are all
-scenario levers.
+lottery draws women and men alike. The reform has a second channel that acts before any
+lottery: registration and Defence Day for all women raise women's volunteering
+(:func:`women_volunteer_rate`), as universal conscription did in Norway. Places, service
+length, volunteering, the registration effect and the date are all scenario levers.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ class Draft:
     women_in_lottery: bool
 
 
+def women_volunteer_rate(base: float, registration_effect: float, reformed: bool) -> float:
+    """Women's volunteering: the pre-reform rate, times the registration effect once women
+    register and attend Defence Day (capped at 1)."""
+    return min(1.0, base * registration_effect) if reformed else base
+
+
 def draft(d: Draft, rng: np.random.Generator) -> tuple[int, int]:
     """Women and men called up: volunteers first, then the lottery fills what is left."""
     vol_m = int(rng.binomial(d.cohort_men, d.volunteer_rate_men))
@@ -42,7 +50,8 @@ def draft(d: Draft, rng: np.random.Generator) -> tuple[int, int]:
     return vol_w + lot_w, vol_m + drawn - lot_w
 
 
-def intake_months(intakes_per_year: int) -> tuple[int, ...]:
-    """Calendar months (0-based) of the intakes: 2 a year -> February and August."""
+def intake_months(intakes_per_year: int, first: int = 1) -> tuple[int, ...]:
+    """Calendar months (0-based) of the intakes: 2 a year from February (``first = 1``) ->
+    February and August."""
     step = 12 / intakes_per_year
-    return tuple(int(1 + i * step) % 12 for i in range(intakes_per_year))
+    return tuple(int(first + i * step) % 12 for i in range(intakes_per_year))

@@ -79,6 +79,7 @@ if TYPE_CHECKING:
     DatedRatio = DatedNumber
     DatedMonths = DatedNumber
     DatedRestMonths = DatedNumber
+    DatedOptionalMonths = Dated
 else:
     DatedShare = _bounded(0.0, 1.0)
     DatedTarget = _bounded(0.0, 1.0, optional=True)
@@ -86,14 +87,22 @@ else:
     DatedRatio = _bounded(0.0, 20.0)
     DatedMonths = _bounded(1.0, 120.0)
     DatedRestMonths = _bounded(0.0, 120.0)
+    DatedOptionalMonths = _bounded(0.0, 120.0, optional=True)
 
 
 def param(default: Any, doc: str, *, unit: str, source: str, ge: float | None = None,
-          le: float | None = None) -> Any:
-    """A documented field: default, unit, provenance and (for plain numbers) the valid range."""
+          le: float | None = None, plausible: tuple[float, float] | None = None) -> Any:
+    """A documented field: default, unit, provenance and (for plain numbers) the valid range.
+
+    ``plausible`` is the range the evidence allows (narrower than the valid range): where a
+    default rests on a weak source, the range is what a sweep or an uncertainty analysis
+    should span.
+    """
     dated = isinstance(default, (list, dict))
     default = Dated.parse(default) if dated or unit.endswith("(dated)") else default
     extra: dict[str, JsonValue] = {"unit": unit, "source": source}
+    if plausible is not None:
+        extra["plausible"] = list(plausible)
     return Field(default, description=doc, ge=ge, le=le, json_schema_extra=extra)
 
 
@@ -115,7 +124,9 @@ class Conscription(Section):
 
     Before ``equal_from`` only men are in the lottery and women serve by volunteering (the
     "right to conscription", since 1998); from that date everyone who turns 18 registers and
-    the lottery draws women and men alike (L 221, 2025).
+    the lottery draws women and men alike (L 221, 2025). The reform also acts before any
+    lottery: registration and Defence Day for all women raise women's volunteering, by the
+    factor ``women_registration_effect`` (Norway's path after 2015 is the analogue).
     """
 
     places: DatedCount = param(4700, "Conscript places per year.", unit="persons/year (dated)",
@@ -131,10 +142,24 @@ class Conscription(Section):
                             source="assumed", ge=0, le=200000)
     cohort_women: int = param(33000, "Women turning 18 each year.", unit="persons/year",
                               source="assumed", ge=0, le=200000)
-    volunteer_rate_men: DatedShare = param(0.115, "Share of a cohort's men who volunteer.",
-                                           unit="fraction (dated)", source="assumed")
-    volunteer_rate_women: DatedShare = param(0.03, "Share of a cohort's women who volunteer.",
+    volunteer_rate_men: DatedShare = param(
+        0.10, "Share of a cohort's men who volunteer. About 90% of ~4,200 conscripts volunteered "
+        "around 2010, ~10% of them women: ~3,360 men, 0.096 of 35,000; recently \"nearly all\" "
+        "places are filled by volunteers: ~3,500 men in 2023, 0.10.", unit="fraction (dated)",
+        source="external M (Sørensen & Kold; DOMAIN.md)", plausible=(0.09, 0.115))
+    volunteer_rate_women: DatedShare = param(0.03, "Share of a cohort's women who volunteer "
+                                             "(before any effect of registration).",
                                              unit="fraction (dated)", source="calibrated")
+    women_registration_effect: DatedRatio = param(
+        [[2010, 1.0], [REFORM_DATE, 1.0, "linear"], [dt.date(2031, 7, 1), 1.65]],
+        "Factor on women's volunteering from equal_from on: registration and Defence Day for "
+        "all women. Norway (universal conscription from 2015) went from 13.6% women among "
+        "conscripts in 2014 to ~30% in 2020, an odds ratio of 2.7 in six years that includes "
+        "drafting women; half of it on the log scale (1.65), reached linearly six years after "
+        "the reform, is taken as the registration channel. 1 = no effect (the reform acts "
+        "through the lottery only). Ignored before equal_from and when it is \"never\".",
+        unit="ratio (dated)", source="external M/H (Norway), transfer to Denmark L",
+        plausible=(1.0, 2.7))
     fit_rate_men: float = param(0.6, "Share of non-volunteer men fit for service (lottery pool).",
                                 unit="fraction", source="assumed", ge=0, le=1)
     fit_rate_women: float = param(0.5, "Share of non-volunteer women fit for service.",
@@ -175,11 +200,15 @@ class Recruitment(Section):
 
 
 class Careers(Section):
-    """Attrition and promotion, drawn as competing risks on each person's own clocks.
+    """Attrition by gender, stage and tenure; promotion that fills posts.
 
-    Men's yearly hazards are given per stage; women's are men's times ``women_attrition_ratio``
-    and ``women_promotion_ratio``. In the first ``early_years`` in a stage attrition is
-    ``early_multiplier`` times higher. Promotion needs ``promotion_min_years`` in the stage.
+    Men's yearly attrition hazards are given per stage; women's are men's times
+    ``women_attrition_ratio``. In the first ``early_years`` in a stage attrition is
+    ``early_multiplier`` times higher. Each month the upper stage's vacancies (establishment
+    minus people in post) are filled from the stage below among those with at least
+    ``promotion_min_years`` in it: women with relative odds ``women_promotion_ratio``, or first
+    up to ``women_appointment_share``. With no establishment (0) promotion is a hazard
+    (``promotion_rate``) instead.
     """
 
     women_attrition_ratio: DatedRatio = param(1.35, "Women's attrition hazard / men's.",
@@ -189,16 +218,25 @@ class Careers(Section):
                                source="assumed", ge=0, le=20)
     early_multiplier: float = param(1.5, "Attrition multiplier in early tenure.", unit="ratio",
                                     source="assumed", ge=0, le=20)
-    promotion_rate: DatedRatio = param(0.08, "Men's yearly promotion hazard once eligible.",
+    promotion_rate: DatedRatio = param(0.08, "Men's yearly promotion hazard once eligible; "
+                                       "used only where the upper stage has no establishment "
+                                       "(0 posts), otherwise vacancies set promotions.",
                                        unit="1/year (dated)", source="assumed")
-    women_promotion_ratio: DatedRatio = param(1.0, "Women's promotion hazard / men's.",
+    women_promotion_ratio: DatedRatio = param(1.0, "Women's relative odds of appointment to a "
+                                              "vacancy against an eligible man's (the hazard "
+                                              "ratio where promotion is a rate).",
                                               unit="ratio (dated)", source="calibrated")
+    women_appointment_share: DatedTarget = param(
+        "off", "Appoint eligible women first until they make up at least this share of each "
+        "month's appointments (rounded up; \"off\" = by relative odds). How DEMA means to "
+        "reach 40% women managers by 2028 and the police 20% women leaders by 2030 (plan §4).",
+        unit="fraction or off (dated)", source="assumed")
     promotion_min_years: float = param(3.0, "Years in the stage before promotion is possible.",
                                        unit="years", source="assumed", ge=0, le=40)
 
 
 class Destination(Section):
-    """One kind of deployment: posts held abroad, rotated in batches."""
+    """One kind of deployment: posts held abroad, rotated in batches, with its own rest."""
 
     positions: DatedCount = param(0, "Posts held abroad at a time.", unit="persons (dated)",
                                   source="assumed")
@@ -210,6 +248,13 @@ class Destination(Section):
                                       "this share of each rotation, rounded up to whole "
                                       "persons (\"off\" = select by propensity).",
                                       unit="fraction or off (dated)", source="assumed")
+    rest_months: DatedOptionalMonths = param("off", "Months at home after a rotation here "
+                                             "before the next deployment anywhere (\"off\" = "
+                                             "the agency's rest_months).",
+                                             unit="months or off (dated)", source="assumed")
+    min_years_in_stage: float = param(0.0, "Years in their stage before someone can be sent "
+                                      "here (seniority the posts ask for).", unit="years",
+                                      source="assumed", ge=0, le=40)
 
 
 class Deployment(Section):
@@ -219,17 +264,27 @@ class Deployment(Section):
     sampling without replacement); a destination's ``target_share`` overrides that.
     """
 
-    rest_months: DatedRestMonths = param(24, "Minimum months at home between deployments.",
+    rest_months: DatedRestMonths = param(24, "Minimum months at home between deployments, "
+                                         "where a destination does not set its own.",
                                          unit="months (dated)", source="external H (old norm)")
     women_selection_weight: DatedRatio = param(1.0, "Women's relative odds of selection.",
                                                unit="ratio (dated)", source="calibrated")
 
 
-def _dest(positions: Any, rotation: int, first: int, source: str = "assumed") -> Any:
-    return Field(default_factory=lambda: Destination(positions=positions, rotation_months=rotation,
-                                                     first_month=first),
-                 description=f"Destination (default {positions} posts, {rotation}-month "
-                             f"rotations; {source}).")
+def _dest(positions: Any, rotation: int, first: int, source: str = "assumed", *,
+          rest: float | None = None, seniority: float = 0.0) -> Any:
+    """A destination's defaults; ``source`` is the provenance of its post count."""
+    def make() -> Destination:
+        return Destination.model_validate(
+            {"positions": positions, "rotation_months": rotation, "first_month": first,
+             "rest_months": "off" if rest is None else rest, "min_years_in_stage": seniority})
+    shown = positions if not isinstance(positions, list) else \
+        ", ".join(f"{v} from {d}" for d, v in positions)
+    return Field(default_factory=make,
+                 description=f"Destination (default posts: {shown}; {rotation}-month rotations"
+                             f"{'' if rest is None else f', {rest:g} months of rest after'}; "
+                             f"posts: {source}).",
+                 json_schema_extra={"posts_source": source})
 
 
 # -- the Armed Forces ---------------------------------------------------------------------
@@ -251,7 +306,17 @@ class ArmedForcesInitial(Section):
 
 
 class ArmedForcesCareers(Careers):
-    """The Armed Forces' careers: rank and file -> leaders (NCOs and officers)."""
+    """The Armed Forces' careers: rank and file -> leaders (NCOs and officers).
+
+    Leaders are one stage: no source gives the NCO/officer split or women's share among
+    officers (the plan's 2.5% is for all military leaders), so UN staff officer and observer
+    posts ask for seniority among leaders instead (``min_years_in_stage``).
+    """
+
+    establishment_leaders: DatedCount = param(6900, "Leader posts (NCOs and officers) that "
+                                              "promotion from the rank and file keeps filled.",
+                                              unit="persons (dated)",
+                                              source="external M (6,877 in 2022)")
 
     attrition_rank_and_file: DatedRatio = param(0.10, "Men's yearly attrition hazard, rank and "
                                                 "file.", unit="1/year (dated)", source="assumed")
@@ -272,13 +337,37 @@ class ArmedForcesConscription(Conscription):
                                         unit="months (dated)", source="external H")
 
 
+class ArmedForcesTraining(Section):
+    """Months in a stage before a person can first be deployed from it."""
+
+    rank_and_file: float = param(6.0, "Months of training after joining the rank and file "
+                                 "(continuing conscripts included) before a first deployment.",
+                                 unit="months", source="assumed", ge=0, le=60)
+    leader: float = param(0.0, "Months after becoming a leader before deploying as one "
+                          "(leaders come trained from the rank and file).", unit="months",
+                          source="assumed", ge=0, le=60)
+
+
 class ArmedForcesDeployment(Deployment):
     """Where the Armed Forces deploy: UN contingents, UN staff officer and observer posts,
-    NATO, EU CSDP (from 2025) and other operations."""
+    NATO, EU CSDP (from 2025) and other operations.
 
-    un_contingent: Destination = _dest(30, 6, 2)
-    un_staff_observer: Destination = _dest(20, 12, 3)
-    nato: Destination = _dest(1000, 6, 1)
+    The UN post counts are external (DOMAIN.md): on 30 April 2016 Denmark had 41 uniformed
+    personnel in UN peacekeeping, 29 troops (MINUSMA 18, UNMISS 11) and 12 military experts
+    (UNTSO 10, UNMISS 2) (Providing for Peacekeeping, M); today the Danish Defence serves in 2
+    of 16 operations (M), so contingents are taken as none from 2018 (the year is L).
+    """
+
+    training_months: ArmedForcesTraining = Field(default_factory=ArmedForcesTraining)
+    un_contingent: Destination = _dest(
+        [[2010, 29], [2018, 0]], 6, 2,
+        "external M: 29 troops on 30 April 2016 (Providing for Peacekeeping); none now "
+        "(Danish Defence: 2 of 16 UN operations), from 2018 (L)")
+    un_staff_observer: Destination = _dest(
+        12, 12, 3, "external M: 12 military experts on 30 April 2016; 'a few dozen' at most "
+        "now (L), plausible 0-36", seniority=4.0)
+    nato: Destination = _dest(1000, 6, 1, "assumed; with 'other', ~3,400 persons a year "
+                              "(plan §4, 2023)")
     eu_csdp: Destination = _dest([[1900, 0], [2025, 40]], 6, 4,
                                   "assumed; none before 2025, 40 from 2025 per the plan §2")
     other: Destination = _dest(400, 4, 1, "assumed; maritime 3-4 months (external H)")
@@ -354,35 +443,64 @@ class DemaCareers(Careers):
                                            unit="1/year (dated)", source="assumed")
     attrition_managers: DatedRatio = param(0.06, "Men's yearly attrition, managers.",
                                            unit="1/year (dated)", source="assumed")
-    promotion_rate: DatedRatio = param(0.006, "Men's yearly hazard of becoming a manager.",
+    establishment_managers: DatedCount = param(60, "Manager posts that appointments from the "
+                                               "uniformed and civilian staff keep filled.",
+                                               unit="persons (dated)", source="assumed")
+    promotion_rate: DatedRatio = param(0.006, "Men's yearly hazard of becoming a manager "
+                                       "(only with no manager establishment).",
                                        unit="1/year (dated)", source="assumed")
     promotion_min_years: float = param(5.0, "Years in staff before becoming a manager.",
                                        unit="years", source="assumed", ge=0, le=40)
 
 
 class DemaPool(Section):
-    """The International Personnel Pool: staff who sign up, and members recruited from outside."""
+    """The International Personnel Pool: staff who sign up, and members recruited from outside.
 
+    Every member, staff or external, withdraws from the pool at ``leave_rate`` (not while
+    posted); a staff member also leaves it by leaving DEMA, and an external member who
+    withdraws leaves DEMA's books. External recruitment keeps the pool at ``size`` members.
+    """
+
+    size: DatedCount = param(300, "Members the pool is kept at by external recruitment "
+                             "(on top of external_recruits).", unit="persons (dated)",
+                             source="assumed", plausible=(150, 500))
     staff_join_rate: DatedRatio = param(0.02, "Yearly hazard that a staff member joins the pool.",
                                         unit="1/year (dated)", source="assumed")
     women_join_ratio: DatedRatio = param(1.0, "Women's join hazard / men's.",
                                          unit="ratio (dated)", source="assumed")
-    leave_rate: DatedRatio = param(0.1, "Yearly hazard that a member leaves the pool.",
+    leave_rate: DatedRatio = param(0.1, "Yearly hazard that a member withdraws from the pool "
+                                   "(the same for staff and external members).",
                                    unit="1/year (dated)", source="assumed")
-    external_recruits: DatedCount = param(8, "External members recruited per year "
-                                          "(a recruitment drive raises it).",
+    external_recruits: DatedCount = param(8, "External members recruited per year on top of "
+                                          "those that keep the pool at its size (a "
+                                          "recruitment drive raises it).",
                                           unit="persons/year (dated)", source="assumed")
     external_women_share: DatedShare = param(0.15, "Women's share of external recruits.",
                                              unit="fraction (dated)", source="calibrated")
+
+
+class DemaTraining(Section):
+    """Months in a stage before a pool member can first be posted from it."""
+
+    uniformed: float = param(3.0, "Months as uniformed staff before a first posting.",
+                             unit="months", source="assumed", ge=0, le=60)
+    civilian: float = param(3.0, "Months as civilian staff before a first posting.",
+                            unit="months", source="assumed", ge=0, le=60)
+    manager: float = param(0.0, "Months as a manager before posting as one.", unit="months",
+                           source="assumed", ge=0, le=60)
+    external: float = param(2.0, "Months after an external member joins (the pool's induction "
+                            "course) before a first posting.", unit="months",
+                            source="assumed", ge=0, le=60)
 
 
 class DemaDeployment(Deployment):
     """Where DEMA posts its International Personnel Pool: the EU Civil Protection Mechanism,
     the UN and NATO."""
 
-    eu_ucpm: Destination = _dest(25, 3, 1, "assumed; EU Civil Protection Mechanism")
-    un: Destination = _dest(10, 6, 2)
-    nato: Destination = _dest(5, 6, 3)
+    training_months: DemaTraining = Field(default_factory=DemaTraining)
+    eu_ucpm: Destination = _dest(25, 3, 1, "assumed; EU Civil Protection Mechanism", rest=6)
+    un: Destination = _dest(10, 6, 2, rest=12)
+    nato: Destination = _dest(5, 6, 3, rest=12)
 
 
 class Dema(Section):
@@ -403,7 +521,7 @@ class Dema(Section):
 
 
 class PoliceInitial(Section):
-    """The police at the start year (students and cadets start empty and fill from intake)."""
+    """The police at the start year."""
 
     officers: int = param(10000, "Police officers (not in leadership) at the start.",
                           unit="persons", source="external M (~11,400 officers in 2022)",
@@ -412,10 +530,10 @@ class PoliceInitial(Section):
                          source="assumed", ge=0, le=100000)
     civilians: int = param(5000, "Civilian employees at the start.", unit="persons",
                            source="assumed", ge=0, le=100000)
-    students: int = param(400, "Academy students at the start.", unit="persons",
+    students: int = param(1200, "Academy students at the start.", unit="persons",
                           source="assumed", ge=0, le=100000)
-    cadets: int = param(600, "Cadets at the start.", unit="persons", source="assumed", ge=0,
-                        le=100000)
+    cadets: int = param(0, "Politikadets at the start (the course began in March 2017).",
+                        unit="persons", source="external M", ge=0, le=100000)
     women_share_officers: float = param(0.12, "Women's share of officers at the start.",
                                         unit="fraction", source="calibrated", ge=0, le=1)
     women_share_leaders: float = param(0.05, "Women's share of leaders at the start.",
@@ -432,24 +550,58 @@ class PoliceInitial(Section):
 
 
 class PoliceAcademy(Section):
-    """The police education: students at the academy, then cadets, then officers."""
+    """The police's basic programme: students at the academy, then officers.
 
-    intake: DatedCount = param([[2010, 400], [2016, 600], [2019, 800]],
-                               "Students admitted per year.", unit="persons/year (dated)",
-                               source="assumed")
+    Admissions keep the officer posts filled: each intake admits ``intake / intakes_per_year``
+    plus the gap between ``establishment`` and the officers expected in post when the intake
+    graduates (officers and leaders now, plus students expected to graduate, minus the
+    officers expected to leave meanwhile at men's rates).
+    """
+
+    intake: DatedCount = param(0, "Fixed admissions per year on top of those that fill the "
+                               "officer posts.", unit="persons/year (dated)", source="assumed")
+    establishment: DatedCount = param(
+        {"linear": [[2010, 11000], [2022, 11400]]},
+        "Police officer posts (leaders included) the admissions keep filled.",
+        unit="persons (dated)", source="external M (~11,400 officers in 2022); 2010 assumed")
     intakes_per_year: int = param(2, "Admissions a year.", unit="count", source="assumed", ge=1,
                                   le=12)
     women_share: DatedShare = param({"linear": [[2010, 0.17], [2024, 0.34]]},
                                     "Women's share of admitted students.",
                                     unit="fraction (dated)", source="calibrated")
-    student_months: DatedMonths = param(12, "Months as a student.", unit="months (dated)",
-                                        source="assumed")
-    cadet_months: DatedMonths = param(21, "Months as a cadet.", unit="months (dated)",
-                                      source="assumed")
-    dropout_men: DatedShare = param(0.10, "Probability a man leaves the education.",
+    student_months: DatedMonths = param(33, "Months in the basic programme, practical training "
+                                        "included, before becoming an officer.",
+                                        unit="months (dated)", source="assumed")
+    dropout_men: DatedShare = param(0.10, "Probability a man leaves the programme.",
                                     unit="fraction (dated)", source="assumed")
-    dropout_women: DatedShare = param(0.12, "Probability a woman leaves the education.",
+    dropout_women: DatedShare = param(0.12, "Probability a woman leaves the programme.",
                                       unit="fraction (dated)", source="assumed")
+
+
+class PoliceCadets(Section):
+    """The politikadet track (since March 2017): a short course at the Police Academy for
+    guarding, escorts and border control, then service as a cadet; its own intake and exits.
+    Some cadets go on to the academy's basic programme (``to_academy_rate``)."""
+
+    intake: DatedCount = param([[2010, 0], [dt.date(2017, 3, 1), 110]],
+                               "Cadets admitted per year (first class 1 March 2017: 55; up to "
+                               "125 a class planned; two classes a year assumed).",
+                               unit="persons/year (dated)", source="external M (class size)",
+                               plausible=(55, 250))
+    intakes_per_year: int = param(2, "Classes a year.", unit="count", source="assumed", ge=1,
+                                  le=12)
+    women_share: DatedShare = param({"linear": [[2017, 0.09], [2024, 0.35]]},
+                                    "Women's share of admitted cadets (5 of 55 in the first "
+                                    "class).", unit="fraction (dated)", source="calibrated")
+    course_months: float = param(6.0, "Months of the cadet course (about 6).", unit="months",
+                                 source="external M", ge=1, le=36)
+    attrition: DatedRatio = param(0.3, "Men's yearly hazard of leaving the cadet service "
+                                  "(fixed-term posts; women x women_attrition_ratio).",
+                                  unit="1/year (dated)", source="assumed", plausible=(0.15, 0.6))
+    to_academy_rate: DatedRatio = param(0.05, "Yearly hazard that a cadet who has finished the "
+                                        "course goes on to the academy's basic programme.",
+                                        unit="1/year (dated)", source="assumed",
+                                        plausible=(0.0, 0.2))
 
 
 class PoliceCareers(Careers):
@@ -461,27 +613,51 @@ class PoliceCareers(Careers):
                                           unit="1/year (dated)", source="assumed")
     attrition_civilians: DatedRatio = param(0.08, "Men's yearly attrition, civilians.",
                                             unit="1/year (dated)", source="assumed")
-    promotion_rate: DatedRatio = param(0.01, "Men's yearly hazard of becoming a leader.",
+    establishment_leaders: DatedCount = param(1000, "Leader posts that appointments from the "
+                                              "officers keep filled.", unit="persons (dated)",
+                                              source="assumed")
+    promotion_rate: DatedRatio = param(0.01, "Men's yearly hazard of becoming a leader (only "
+                                       "with no leader establishment).",
                                        unit="1/year (dated)", source="assumed")
     promotion_min_years: float = param(8.0, "Years as an officer before leadership.",
                                        unit="years", source="assumed", ge=0, le=40)
 
 
+class PoliceTraining(Section):
+    """Months in a stage before a first posting from it."""
+
+    officer: float = param(0.0, "Months as an officer before a first posting (the programme "
+                           "is the training).", unit="months", source="assumed", ge=0, le=60)
+    leader: float = param(0.0, "Months as a leader before posting as one.", unit="months",
+                          source="assumed", ge=0, le=60)
+
+
 class PoliceDeployment(Deployment):
     """Where the police post officers: UN individual police officers, civilian CSDP missions,
-    the trainer pool and Frontex."""
+    the trainer pool and Frontex.
 
-    un_ipo: Destination = _dest(12, 12, 1, "assumed; UN individual police officers")
-    eu_csdp: Destination = _dest(30, 12, 7, "assumed; civilian CSDP missions")
-    trainer_pool: Destination = _dest(5, 1, 1, "assumed; short deployments")
-    frontex: Destination = _dest(20, 2, 1, "assumed")
+    In 2018 24 Danish officers served on 12 EU, UN and OSCE missions, 13 of them leaders
+    (Dansk Politi, M), and none of Denmark's 41 uniformed UN personnel in April 2016 was police
+    (M): missions ask for experience, so they take officers with some years in post.
+    """
+
+    training_months: PoliceTraining = Field(default_factory=PoliceTraining)
+    un_ipo: Destination = _dest(4, 12, 1, "external L: part of the 24 officers on EU, UN and "
+                                "OSCE missions in 2018; none in UN service in April 2016 (M)",
+                                rest=12, seniority=5.0)
+    eu_csdp: Destination = _dest(20, 12, 7, "external M/L: the rest of the 24 officers on "
+                                 "missions in 2018", rest=12, seniority=5.0)
+    trainer_pool: Destination = _dest(5, 1, 1, "assumed; short deployments", rest=2)
+    frontex: Destination = _dest(20, 2, 1, "assumed", rest=4)
 
 
 class Police(Section):
-    """The police: students -> cadets -> officers -> leaders; civilians; international postings."""
+    """The police: students -> officers -> leaders; politikadets on their own track;
+    civilians; international postings."""
 
     initial: PoliceInitial = Field(default_factory=PoliceInitial)
     academy: PoliceAcademy = Field(default_factory=PoliceAcademy)
+    cadets: PoliceCadets = Field(default_factory=PoliceCadets)
     civilian_recruitment: Recruitment = Field(default_factory=lambda: Recruitment.model_validate(
         {"recruits": 0, "establishment": 5000, "women_share": 0.65}))
     careers: PoliceCareers = Field(default_factory=PoliceCareers)
