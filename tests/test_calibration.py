@@ -53,11 +53,11 @@ def test_the_real_config_loads_and_places_every_parameter():
     cfg = load_config(CONFIG)
     base = resolve(cfg.scenario, calibrated=False)
     values = {p.name: p.start for p in cfg.parameters}
-    values["police_academy_2015"] = 0.111
+    values["police_academy_2017"] = 0.111
     values["dema_drive_recruits"] = 123.0
     s = Scenario.model_validate(merge(base, placement(cfg, values, base)))
     # A parameter placed at a point of a dated lever is that lever's value at the point.
-    assert s.police.academy.women_share.at(month_number(date(2015, 1, 1))) \
+    assert s.police.academy.women_share.at(month_number(date(2017, 1, 1))) \
         == pytest.approx(0.111)
     # The DEMA drive: 123 recruits in 2024, then "base" = the schema's own level again.
     recruits = s.dema.pool.external_recruits
@@ -74,7 +74,7 @@ def test_the_real_config_loads_and_places_every_parameter():
     (('key = "armed_forces.initial.women_share_rank_and_file"',
       'key = "armed_forces.initial.women_share_privates"'),
      "parameters.af_women_rank_and_file.key"),
-    (('"$police_academy_2015"', '"$police_academy_2016"'),
+    (('"$police_academy_2017"', '"$police_academy_2016"'),
      "levers.police.academy.women_share"),
     (('bounds = [0.2, 3.0]\nstart = 1.0\nnote = "Sets armed_forces.deployed',
       'bounds = [0.2, 30.0]\nstart = 1.0\nnote = "Sets armed_forces.deployed'),

@@ -164,7 +164,7 @@ def write(tmp_path: Path, body: str) -> Path:
     ("dema.pool.external_recruits", "[[2010, 8], [2027, -1]]", "-1 is below the minimum 0"),
     ("armed_forces.careers.women_attrition_ratio", "[[2026-01-01, 21]]",
      "21 is above the maximum 20"),
-    ("police.academy.cadet_months", "[[2010, 21], [2028, 0.5]]", "0.5 is below the minimum 1"),
+    ("police.academy.student_months", "[[2010, 33], [2028, 0.5]]", "0.5 is below the minimum 1"),
     ("dema.deployment.rest_months", "[[2010, 24], [2026, \"off\"]]", "cannot be \"off\""),
     ("armed_forces.deployment.nato.target_share", "[[2026, 1.5]]", "above the maximum 1"),
     ("police.academy.intake", "[[2030, 900], [2020, 700]]", "must increase"),

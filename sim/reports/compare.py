@@ -300,6 +300,9 @@ def effect_matrix(effects: pl.DataFrame, labels: Sequence[str], reference: str,
             if direction == "flat":
                 cells.append((["no effect", chance], direction))
                 continue
+            if not finite(e["diff_mean"]):
+                cells.append((["nothing to pair: no posts in one of the two", chance], ""))
+                continue
             lo, hi = e["diff_mean_lo"], e["diff_mean_hi"]
             cells.append(([points(e["diff_mean"]), f"({100 * lo:+.1f} to {100 * hi:+.1f})",
                            chance], direction))

@@ -99,20 +99,30 @@ def agency_flows(agency: str) -> tuple[Flow, ...]:
         )
     st, cad, off = "police.students", "police.cadets", "police.officers"
     posted = [f"police.posted.{d}" for d in DESTINATIONS[POLICE]]
-    education = "Police education (students, cadets)"
+    education = "Police academy (basic programme)"
+    cadets = "Politikadets (their own track)"
     force = "Police officers (incl. leaders)"
     return (
-        Flow("Admitted to the academy", education, ((1, "entries", st),),
-             "students admitted in the year"),
-        Flow("Students and cadets on 1 January", education,
-             ((1, "start", st), (1, "start", cad)), "students and cadets at the start of the year"),
-        Flow(education, "Left the education", ((1, "exits", st), (1, "exits", cad),
-                                               (-1, "entries", cad), (-1, "entries", off)),
-             "students and cadets who dropped out in the year"),
-        Flow(education, "Students and cadets on 31 December", ((1, "end", st), (1, "end", cad)),
-             "students and cadets at the end of the year"),
+        Flow("Admitted as politikadets", cadets, ((1, "entries", cad),),
+             "cadets admitted to the politikadet course in the year"),
+        Flow("Cadets on 1 January", cadets, ((1, "start", cad),),
+             "politikadets at the start of the year"),
+        Flow(cadets, "Left the cadet track (out, or on to the academy)", ((1, "exits", cad),),
+             "cadets who left the track in the year: out of the police, or on to the academy "
+             "(the outputs do not separate these)"),
+        Flow(cadets, "Cadets on 31 December", ((1, "end", cad),),
+             "politikadets at the end of the year"),
+        Flow("Admitted to the academy (incl. cadets going on)", education,
+             ((1, "entries", st),), "students admitted in the year, from outside or from the "
+             "cadet track"),
+        Flow("Students on 1 January", education, ((1, "start", st),),
+             "students at the start of the year"),
+        Flow(education, "Left the programme", ((1, "exits", st), (-1, "entries", off)),
+             "students who dropped out in the year"),
+        Flow(education, "Students on 31 December", ((1, "end", st),),
+             "students at the end of the year"),
         Flow(education, force, ((1, "entries", off),),
-             "cadets who became officers in the year (the only way into the officers)"),
+             "graduates who became officers in the year (the only way into the officers)"),
         Flow("Officers on 1 January", force, ((1, "start", off),),
              "officers and leaders at the start of the year"),
         *(Flow(force, f"Posted: {_destination(p)}", ((1, "value", p),),
