@@ -47,6 +47,9 @@ def _rows(model: type[BaseModel], instance: BaseModel, prefix: str, out: list[st
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
         unit = extra.get("unit", "")
         doc = (info.description or "").replace("|", "\\|")
+        if "plausible" in extra:
+            lo, hi = extra["plausible"]   # type: ignore[misc]
+            doc += f" Plausible range (the evidence): {lo:g} – {hi:g}."
         out.append(f"| `{key}` | {_default(value) if name != 'name' else '(required)'} | "
                    f"{unit} | {_range(info)} | {extra.get('source', '')} | {doc} |")
 
