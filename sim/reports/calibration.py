@@ -23,7 +23,7 @@ from pydantic import BaseModel
 
 from sim import __version__
 from sim.analysis.calibration.fit import Calibration
-from sim.analysis.calibration.posterior import PROFILE_LEVEL, AgencyFit
+from sim.analysis.calibration.posterior import PROFILE_LEVEL, AgencyFit, Posterior
 from sim.analysis.calibration.config import REFERENCE_RE, FreeParameter
 from sim.model.series import BY_ID
 from sim.runs.provenance import library_versions
@@ -205,6 +205,8 @@ def fitted_toml(cal: Calibration) -> str:
                       "value": f.value, "precision": f.precision}
                      for f in cal.fitted_figures],
         "estimates": estimates,
+        "posterior": {fit.agency: Posterior.of(fit).dump() for fit in cal.fits
+                      if len(fit.values)},
         "versions": library_versions(),
     }
     header = ("# Written by `python run_scenario.py calibrate` (do not edit by hand).\n"

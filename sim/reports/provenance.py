@@ -67,16 +67,21 @@ def parameters(scenario: Scenario, fitted: Fitted) -> list[Parameter]:
     fitted_keys = fitted.keys
     out: list[Parameter] = []
 
-    def walk(model: BaseModel, default: BaseModel, fit: BaseModel, prefix: str) -> None:
+    def walk(model: BaseModel, default: BaseModel, fit: BaseModel, prefix: str,
+             posts: str | None = None) -> None:
         for name, info in type(model).model_fields.items():
             if not prefix and name in SKIP_KEYS:
                 continue
             value, key = getattr(model, name), prefix + name
-            if isinstance(value, BaseModel):
-                walk(value, getattr(default, name), getattr(fit, name), key + ".")
-                continue
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+            if isinstance(value, BaseModel):
+                # A destination's post count carries its own source (UN posts are external).
+                walk(value, getattr(default, name), getattr(fit, name), key + ".",
+                     str(extra["posts_source"]) if "posts_source" in extra else None)
+                continue
             source = str(extra.get("source", "assumed"))
+            if name == "positions" and posts is not None:
+                source = posts
             if key in fitted_keys and same(value, getattr(fit, name)):
                 origin = f"fitted ({fitted.label})"
             elif not same(value, getattr(default, name)):

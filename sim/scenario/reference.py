@@ -48,7 +48,7 @@ def _rows(model: type[BaseModel], instance: BaseModel, prefix: str, out: list[st
         unit = extra.get("unit", "")
         doc = (info.description or "").replace("|", "\\|")
         if "plausible" in extra:
-            lo, hi = extra["plausible"]   # type: ignore[misc]
+            lo, hi = extra["plausible"]   # type: ignore[misc,str-unpack]
             doc += f" Plausible range (the evidence): {lo:g} – {hi:g}."
         out.append(f"| `{key}` | {_default(value) if name != 'name' else '(required)'} | "
                    f"{unit} | {_range(info)} | {extra.get('source', '')} | {doc} |")

@@ -165,18 +165,73 @@ def profiles(obj: AgencyObjective, u: np.ndarray, jac: np.ndarray, points: int
 
 
 
+# -- the posterior in unbounded coordinates -----------------------------------------------------
+
+EDGE = 1e-4          # a fit on a bound is moved this fraction of the range inside it
+
+
+def to_unbounded(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """logit((x - lo) / (hi - lo)): a bounded parameter on the whole real line."""
+    q = np.clip((np.asarray(x, float) - lo) / (hi - lo), EDGE, 1 - EDGE)
+    return np.log(q) - np.log1p(-q)
+
+
+def from_unbounded(u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """The inverse of :func:`to_unbounded`: always strictly inside the bounds."""
+    return lo + (hi - lo) / (1 + np.exp(-np.asarray(u, float)))
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """One agency's approximate posterior as a normal in logit coordinates.
+
+    The Laplace covariance in the parameters' own units is carried over by the delta method
+    (``J C J'``, ``J = d logit / dx`` at the fit), so a draw mapped back lies strictly inside
+    the bounds: where the normal in the original units would put mass beyond a bound (and
+    clipping would pile it on the bound), the logit-normal thins out towards it instead. To
+    first order around the fit the two agree.
+    """
+
+    names: tuple[str, ...]
+    lo: np.ndarray
+    hi: np.ndarray
+    center: np.ndarray           # logit coordinates
+    cov: np.ndarray              # logit coordinates
+
+    @classmethod
+    def of(cls, fit: AgencyFit) -> "Posterior":
+        lo = np.array([p.lo for p in fit.parameters], float)
+        hi = np.array([p.hi for p in fit.parameters], float)
+        x = np.clip(fit.values, lo + EDGE * (hi - lo), hi - EDGE * (hi - lo))
+        jac = (hi - lo) / ((x - lo) * (hi - x))
+        return cls(tuple(p.name for p in fit.parameters), lo, hi, to_unbounded(x, lo, hi),
+                   fit.cov * np.outer(jac, jac))
+
+    def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
+        """``n`` parameter vectors (rows), in the parameters' own units."""
+        u = rng.multivariate_normal(self.center, self.cov, size=n, method="eigh")
+        return from_unbounded(u, self.lo, self.hi)
+
+    def dump(self) -> dict[str, object]:
+        return {"names": list(self.names), "lo": self.lo.tolist(), "hi": self.hi.tolist(),
+                "center": self.center.tolist(), "cov": self.cov.tolist()}
+
+    @classmethod
+    def load(cls, data: dict[str, object]) -> "Posterior":
+        return cls(tuple(data["names"]), *(np.array(data[k], float)  # type: ignore[arg-type]
+                                           for k in ("lo", "hi", "center", "cov")))
+
+
 def draw_parameters(fits: Sequence[AgencyFit], n: int, seed: int) -> list[dict[str, float]]:
-    """``n`` parameter sets from the Laplace posterior, each agency independently, clipped to
-    the bounds. The draws use their own stream (not the model's), keyed by ``seed``."""
+    """``n`` parameter sets from the approximate posterior (:class:`Posterior`), each agency
+    independently. The draws use their own stream (not the model's), keyed by ``seed``."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0xCA1,)))
     out: list[dict[str, float]] = [{} for _ in range(n)]
     for fit in fits:
         if not len(fit.values):
             continue
-        z = rng.multivariate_normal(fit.values, fit.cov, size=n, method="eigh")
-        lo = np.array([p.lo for p in fit.parameters])
-        hi = np.array([p.hi for p in fit.parameters])
-        z = np.clip(z, lo, hi)
+        post = Posterior.of(fit)
+        z = post.draw(rng, n)
         for i in range(n):
-            out[i].update({p.name: float(v) for p, v in zip(fit.parameters, z[i])})
+            out[i].update({name: float(v) for name, v in zip(post.names, z[i])})
     return out
