@@ -47,7 +47,8 @@ from the half-width's ``1/sqrt(N)`` scaling: ``N x (half-width / 0.05)^2``.
 from __future__ import annotations
 
 import warnings
-from contextlib import contextmanager
+import io
+from contextlib import contextmanager, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -417,10 +418,11 @@ def salib_delta(plan: Plan, y: np.ndarray, seed: int) -> list[SalibIndex]:
     ok = np.isfinite(f)
     if ok.sum() < 10 or np.var(f[ok]) <= 0:
         return []
-    with _quiet(), warnings.catch_warnings():
+    # SALib prints notes (bin merges, a "balanced" variant too small for its bins) to stdout.
+    with _quiet(), warnings.catch_warnings(), redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")
         res = delta.analyze(_problem(plan, x[ok]), x[ok], f[ok], num_resamples=SALIB_RESAMPLES,
-                            conf_level=CONFIDENCE, seed=seed, method="raw")
+                            conf_level=CONFIDENCE, seed=seed, method="all")
     n = int(ok.sum())
     out = []
     for k, key in enumerate(plan.sweep.keys):
