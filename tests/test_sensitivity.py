@@ -179,7 +179,9 @@ def test_analysis_table_has_indices_and_tornado_rows(sobol_plan):
                                       "share": 0.1 + 0.05 * x[:, 1]}))
     table = analyse(plan, pl.concat(rows)).table()
     measures = set(table["measure"])
-    assert measures == {"tornado_effect", "sobol_first", "sobol_total"}
+    # Our Sobol estimator, and SALib's on the same rows as its cross-check.
+    assert measures == {"tornado_effect", "sobol_first", "sobol_total", "salib_sobol_first",
+                        "salib_sobol_total"}
     first = table.filter((pl.col("measure") == "sobol_first")
                          & (pl.col("parameter") == "armed_forces.recruitment.women_share"))
     assert first["estimate"].to_numpy() == pytest.approx(1.0)   # the only lever that acts
