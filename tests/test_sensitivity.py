@@ -179,7 +179,92 @@ def test_analysis_table_has_indices_and_tornado_rows(sobol_plan):
                                       "share": 0.1 + 0.05 * x[:, 1]}))
     table = analyse(plan, pl.concat(rows)).table()
     measures = set(table["measure"])
-    assert measures == {"tornado_effect", "sobol_first", "sobol_total"}
+    # Our Sobol estimator, and SALib's on the same rows as its cross-check.
+    assert measures == {"tornado_effect", "sobol_first", "sobol_total", "salib_sobol_first",
+                        "salib_sobol_total"}
     first = table.filter((pl.col("measure") == "sobol_first")
                          & (pl.col("parameter") == "armed_forces.recruitment.women_share"))
     assert first["estimate"].to_numpy() == pytest.approx(1.0)   # the only lever that acts
+
+
+# -- SALib, reliability flags -------------------------------------------------------------
+
+
+def _lhs_plan(folder: Path, samples: int, extra: str = ""):
+    (folder / "sweep.toml").write_text(f"""name = "l"
+base = "{ROOT / 'scenarios' / 'baseline.toml'}"
+design = "latin_hypercube"
+samples = {samples}
+replications = 2
+seed = 13
+agencies = ["armed_forces"]
+[overrides]
+horizon = 2026
+[[levers]]
+key = "armed_forces.recruitment.women_share"
+low = 0.0
+high = 1.0
+[[uncertainties]]
+key = "armed_forces.careers.women_attrition_ratio"
+low = 1.0
+high = 2.0
+{extra}""")
+    return make_plan(load_sweep(folder / "sweep.toml"))
+
+
+def test_salib_delta_ranks_a_known_response(tmp_path):
+    """y = x1 + 0.1 x2 (x uniform on [0, 1]): x1 has first-order index 1/1.01 = 0.990 and
+    x2 0.0099; delta of x1 is far above x2's."""
+    from sim.analysis.sensitivity import salib_delta
+
+    plan = _lhs_plan(tmp_path, 200)
+    x = plan.points.select(plan.sweep.keys).to_numpy()
+    u = np.column_stack([x[:, 0], x[:, 1] - 1.0])
+    f = u[:, 0] + 0.1 * u[:, 1]
+    y = np.repeat(f[:, None], 2, axis=1)                 # no replication noise
+    idx = {(s.method, s.key): s for s in salib_delta(plan, y, seed=1)}
+    k1, k2 = plan.sweep.keys
+    s1, s2 = idx[("salib_delta_first", k1)].value, idx[("salib_delta_first", k2)].value
+    # SALib's delta module estimates S1 from a few classes of the conditioning factor (about
+    # 4 at 200 points), so for a linear response it misses about 1/M^2 ~ 7% of x1's variance
+    # (0.92 here); allow 0.1 below the truth, plus 3 of its 90% bootstrap half-widths.
+    for est, truth in ((s1, 0.990), (s2, 0.0099)):
+        half = (est.high - est.low) / 2
+        assert truth - 0.1 - 3 * half <= est.estimate <= truth + 3 * half + 0.02, (est, truth)
+    d1, d2 = idx[("salib_delta", k1)].value, idx[("salib_delta", k2)].value
+    assert d1.low > d2.high                              # x1's delta is clearly larger
+    assert idx[("salib_delta_first", k1)].reliability.flag == "ok"
+
+
+def test_a_noisy_tiny_sample_is_flagged_and_told_its_sample_size():
+    from sim.analysis.sensitivity import Interval, reliability
+
+    # The report's case: total indices of -0.97 and -0.66 with intervals about -2.5 to 1.5.
+    r = reliability(Interval(-0.97, -2.5, 1.5), n=8)
+    assert r.flag == "negative" and "below zero" in r.note
+    assert r.n_needed == int(np.ceil(8 * (2.0 / 0.05) ** 2))     # 12,800
+    wide = reliability(Interval(0.1, -0.3, 0.5), n=16)
+    assert wide.flag == "unreliable" and wide.n_needed == int(np.ceil(16 * (0.4 / 0.05) ** 2))
+    ok = reliability(Interval(0.5, 0.47, 0.53), n=64)
+    assert ok.flag == "ok" and ok.n_needed == 64
+
+
+def test_salib_sobol_cross_checks_our_estimator(sobol_plan):
+    """Without replication noise SALib's Sobol analysis of the design's own rows gives our
+    first-order indices (the same Saltelli 2010 estimator) and a close total index."""
+    from sim.analysis.sensitivity import salib_sobol
+
+    plan = sobol_plan
+    x = plan.points.select(plan.sweep.keys).to_numpy()
+    f = 2.0 * (x[:, 0] - 1.0) + 1.0 * x[:, 1]
+    y = np.repeat(f[:, None], 4, axis=1)
+    ours = sobol(plan, y, Output("armed_forces.deployed", 2026), np.random.default_rng(1),
+                 n_boot=50)
+    theirs = {(c.method, c.key): c.value for c in salib_sobol(plan, y, seed=3)}
+    for k, key in enumerate(plan.sweep.keys):
+        # SALib does not centre the outputs first; at 512 rows the two estimates differ by
+        # far less than their own 90% half-width (~0.05 here), so 0.03 is a loose bound.
+        assert theirs[("salib_sobol_first", key)].estimate == pytest.approx(
+            ours.first[k].estimate, abs=0.03)
+        assert theirs[("salib_sobol_total", key)].estimate == pytest.approx(
+            ours.total[k].estimate, abs=0.03)

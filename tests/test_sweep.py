@@ -319,3 +319,79 @@ def test_tasks_batch_replications_and_the_fingerprint_follows_the_sweep(tmp_path
     record = tmp_path / "o"
     prepare_folder(record, plan)
     assert json.loads((record / "sweep.json").read_text())["fingerprint"] == plan.fingerprint
+
+
+# -- XLRM form and categorical factors ----------------------------------------------------
+
+XLRM = TINY_SWEEP.replace(
+    "[[parameters]]\nkey = \"armed_forces.conscription.volunteer_rate_women\"",
+    "[[levers]]\nkey = \"armed_forces.conscription.volunteer_rate_women\"").replace(
+    "[[parameters]]\nkey = \"armed_forces.deployment.women_selection_weight\"",
+             "[[uncertainties]]\nkey = \"armed_forces.deployment.women_selection_weight\"") + """
+[[levers]]
+key = "armed_forces.conscription.equal_from"
+values = ["2025-07-01", 2027-01-01, "never"]
+"""
+EQUAL = "armed_forces.conscription.equal_from"
+
+
+@pytest.mark.parametrize("design,samples", [("grid", None), ("latin_hypercube", 6),
+                                            ("sobol", 4)])
+def test_a_categorical_lever_works_in_every_design(tmp_path, design, samples):
+    text = XLRM
+    if samples is not None:
+        text = (text.replace('design = "grid"', f'design = "{design}"\nsamples = {samples}')
+                .replace("values = [0.03, 0.2]", "low = 0.03\nhigh = 0.2")
+                .replace("values = [1.0, 3.0]", "low = 1.0\nhigh = 3.0"))
+    sweep = load_sweep(write_sweep(tmp_path, text))
+    assert sweep.spec.roles == ["lever", "lever", "uncertainty"]
+    assert sweep.keys[1] == EQUAL and sweep.categorical == [EQUAL]   # levers, then uncertainties
+    points = make_plan(sweep).points
+    levels = points[EQUAL].to_list()
+    assert points[EQUAL].dtype == pl.Utf8 and set(levels) <= {"2025-07-01", "2027-01-01", "never"}
+    if design == "grid":                      # 2 x 2 x 3, every level with every other value
+        assert points.height == 12 and sorted(levels) == sorted(
+            ["2025-07-01", "2027-01-01", "never"] * 4)
+    elif design == "latin_hypercube":         # stratified: each level equally often
+        assert sorted(levels) == sorted(["2025-07-01", "2027-01-01", "never"] * 2)
+    else:                                     # Saltelli blocks: AB_1 takes the level from B
+        a = points.filter(pl.col("block") == "A").sort("row")[EQUAL].to_list()
+        b = points.filter(pl.col("block") == "B").sort("row")[EQUAL].to_list()
+        ab = points.filter((pl.col("block") == "AB") & (pl.col("swapped") == 1)).sort("row")
+        assert ab[EQUAL].to_list() == b and points.height == 4 * 5 and a != b
+    plan = make_plan(sweep)
+    for point in range(points.height):        # the level reaches the scenario as a date/None
+        values = plan.values(point)
+        s = sweep.scenario(values, 1).armed_forces.conscription.equal_from
+        assert (s is None) if values[EQUAL] == "never" else str(s) == values[EQUAL]
+
+
+def test_a_bad_categorical_value_is_refused_clearly(tmp_path, capsys):
+    path = write_sweep(tmp_path, XLRM.replace('"never"]', '"someday"]'))
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--workers", "1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {path}") and "levers.1.values.2" in err, err
+    assert "'someday'" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_parameters_and_levers_together_are_refused(tmp_path, capsys):
+    path = write_sweep(tmp_path, TINY_SWEEP + '\n[[levers]]\nkey = "%s"\nvalues = ["never"]\n'
+                       % EQUAL)
+    assert main(["sweep", str(path), "--workers", "1", "--out", str(tmp_path / "o")]) == 2
+    assert "not both" in capsys.readouterr().err
+
+
+def test_a_categorical_grid_sweep_reports_the_difference_by_level(tmp_path):
+    path = write_sweep(tmp_path, XLRM.replace("values = [1.0, 3.0]", "values = [1.0]"))
+    out = tmp_path / "out"
+    assert main(["sweep", str(path), "--workers", "1", "--quiet", "--replications", "1",
+                 "--out", str(out)]) == 0
+    sens = pl.read_parquet(out / "sensitivity.parquet")
+    assert {"method", "reliability", "n_needed", "level"} <= set(sens.columns)
+    diff = sens.filter((pl.col("measure") == "level_difference") & (pl.col("parameter") == EQUAL))
+    assert set(diff["level"]) == {"2025-07-01", "2027-01-01", "never"}
+    html = (out / "report.html").read_text()
+    assert "By level of each categorical factor" in html and "vs 2025-07-01" in html
+    assert (out / "discovery.csv").read_text().startswith("target_id,series,year,probability")

@@ -3,7 +3,7 @@
 Writes into DIR (default ``outputs/sweeps/<name>/``): ``sweep.json`` (the resolved sweep and
 its fingerprint), ``points.parquet``, ``base_scenario.toml``, ``results/`` (one parquet file a
 finished task) and, once every task has finished, ``summary.parquet``,
-``sensitivity.parquet`` and ``report.html``. Rerunning the command resumes.
+``sensitivity.parquet``, ``discovery.csv`` and ``report.html``. Rerunning the command resumes.
 """
 
 from __future__ import annotations
@@ -121,4 +121,7 @@ def finish(out: Path, the_plan: Plan) -> None:
     write_parquet(summarize(results), out / SUMMARY)
     analysis = analyse(the_plan, results)
     write_parquet(analysis.table(), out / "sensitivity.parquet")
+    spec = the_plan.sweep.spec
+    roles = {p.key: r for p, r in zip(spec.factors, spec.roles)}
+    write_text(analysis.discovery_table(roles).write_csv(), out / "discovery.csv")
     write_text(report(the_plan, analysis), out / "report.html")

@@ -42,7 +42,7 @@ def is_sweep_file(path: str) -> bool:
         data = read_toml(Path(path))
     except InputError:
         return False
-    return "base" in data and "parameters" in data
+    return "base" in data and any(k in data for k in ("parameters", "levers", "uncertainties"))
 
 
 def check(path: str) -> str:

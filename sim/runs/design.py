@@ -15,6 +15,7 @@ import hashlib
 import itertools
 import json
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -26,9 +27,12 @@ DESIGN_KEY, POINT_KEY = 0, 1          # spawn keys of the design's and the point
 
 
 def _axis(p: Parameter) -> list[float] | np.ndarray:
-    """A grid parameter's values: its own, or ``levels`` evenly from ``low`` to ``high``."""
+    """A grid parameter's values: its own, or ``levels`` evenly from ``low`` to ``high``; a
+    categorical factor's level numbers (0, 1, ... in the file's order)."""
+    if p.categorical:
+        return list(range(len(p.values or ())))
     if p.values is not None:
-        return p.values
+        return p.values  # type: ignore[return-value]   # numbers: checked on load
     assert p.low is not None and p.high is not None and p.levels is not None  # checked on load
     return np.linspace(p.low, p.high, p.levels)
 
@@ -37,12 +41,17 @@ def design_points(sweep: Sweep) -> pl.DataFrame:
     """The points: ``point``, ``block``, ``row``, ``swapped`` and one column per swept key.
 
     ``block`` is ``grid`` or ``lhs``, or for a Sobol design ``A``, ``B`` or ``AB`` (A with the
-    column ``swapped`` taken from B); ``row`` is the row within the block.
+    column ``swapped`` taken from B); ``row`` is the row within the block. A categorical
+    factor's column holds its level as text; the designs place its levels as their math
+    allows: a grid crosses every level; a Latin hypercube maps its stratified uniform column
+    to the k levels by ``floor(k u)``, so each level comes equally often (to within one point
+    when k does not divide the samples); a Sobol design maps its uniform columns the same way
+    (the indices of such a factor are then approximate: its levels are steps, not a range).
     """
     spec, keys = sweep.spec, sweep.keys
     rng = np.random.default_rng(np.random.SeedSequence(spec.seed, spawn_key=(DESIGN_KEY,)))
     if spec.design == "grid":
-        axes = [_axis(p) for p in spec.parameters]
+        axes = [_axis(p) for p in spec.factors]
         x = np.array(list(itertools.product(*axes)), dtype=float)
         blocks = [("grid", x, -1)]
     elif spec.design == "latin_hypercube":
@@ -58,11 +67,16 @@ def design_points(sweep: Sweep) -> pl.DataFrame:
             blocks.append(("AB", ab, i))
     frames = []
     for name, x, swapped in blocks:
-        x = np.column_stack([np.round(x[:, i]) if lev.integer else x[:, i]
-                             for i, lev in enumerate(sweep.levers)])
+        columns = []
+        for i, (lev, p) in enumerate(zip(sweep.levers, spec.factors)):
+            if p.categorical:
+                labels = np.array(p.labels)
+                columns.append(pl.Series(keys[i], labels[x[:, i].astype(int)], pl.Utf8))
+            else:
+                columns.append(pl.Series(keys[i], np.round(x[:, i]) if lev.integer
+                                         else x[:, i], pl.Float64))
         frames.append(pl.DataFrame({"block": [name] * len(x), "row": np.arange(len(x)),
-                                    "swapped": np.full(len(x), swapped)}).hstack(
-            pl.DataFrame(x, schema=keys, orient="row")))
+                                    "swapped": np.full(len(x), swapped)}).hstack(columns))
     points = pl.concat(frames)
     return points.select(pl.int_range(points.height, dtype=pl.Int32).alias("point"),
                          pl.col("block"), pl.col("row").cast(pl.Int32),
@@ -70,9 +84,16 @@ def design_points(sweep: Sweep) -> pl.DataFrame:
 
 
 def _scale(sweep: Sweep, u: np.ndarray) -> np.ndarray:
-    low = np.array([p.low for p in sweep.spec.parameters])
-    high = np.array([p.high for p in sweep.spec.parameters])
-    return low + u * (high - low)
+    """Unit-cube columns to lever values; a categorical column to level numbers."""
+    out = np.empty_like(u)
+    for i, p in enumerate(sweep.spec.factors):
+        if p.categorical:
+            k = len(p.values or ())
+            out[:, i] = np.minimum(np.floor(u[:, i] * k), k - 1)
+        else:
+            assert p.low is not None and p.high is not None   # checked on load
+            out[:, i] = p.low + u[:, i] * (p.high - p.low)
+    return out
 
 
 def point_seed(sweep: Sweep, point: int) -> int:
@@ -114,10 +135,18 @@ def plan_tasks(sweep: Sweep, points: pl.DataFrame) -> list[Task]:
 
 def fingerprint(sweep: Sweep, points: pl.DataFrame) -> str:
     """What the results depend on: the resolved sweep, the base scenario and the points."""
+    spec = sweep.spec
+    # Fields added with the XLRM form are left out while unused, so a sweep written before
+    # them keeps its fingerprint (and its folder can still be resumed).
+    unused = {k for k, v in (("levers", spec.levers), ("uncertainties", spec.uncertainties),
+                             ("discovery_probability", spec.discovery_probability - 0.8))
+              if not v}
+    table = points.select(sweep.keys)
     content = {
-        "sweep": sweep.spec.model_dump(mode="python", exclude={"description"}),
+        "sweep": spec.model_dump(mode="python", exclude={"description"} | unused),
         "base": sweep.base.model_dump(mode="python"),
-        "points": hashlib.sha256(points.select(sweep.keys).to_numpy().tobytes()).hexdigest(),
+        "points": hashlib.sha256(table.write_csv().encode() if sweep.categorical
+                                 else table.to_numpy().tobytes()).hexdigest(),
     }
     text = json.dumps(content, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
@@ -133,7 +162,8 @@ class Plan:
     tasks: tuple[Task, ...]
     fingerprint: str
 
-    def values(self, point: int) -> dict[str, float]:
+    def values(self, point: int) -> dict[str, Any]:
+        """The point's factor values (numbers; a categorical factor's level as text)."""
         row = self.points.row(point, named=True)
         return {k: row[k] for k in self.sweep.keys}
 

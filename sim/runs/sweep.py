@@ -31,7 +31,7 @@ from sim.runs.outputs import (claim_folder, remove_leftovers, resolved_toml, wri
                               write_text)
 from sim.runs.provenance import library_versions
 from sim.runs.replications import runs_frame
-from sim.runs.sweep_file import Sweep
+from sim.runs.sweep_file import Sweep, label
 from sim.scenario.loading import InputError
 from sim.scenario.schema import Scenario
 
@@ -61,11 +61,11 @@ class Failure:
     """A task that failed twice, with what is needed to understand it."""
 
     task: Task
-    values: dict[str, float]
+    values: dict[str, Any]
     error: str
 
     def describe(self) -> str:
-        params = ", ".join(f"{k} = {v:g}" for k, v in self.values.items())
+        params = ", ".join(f"{k} = {label(v)}" for k, v in self.values.items())
         return f"task {self.task.name} (point {self.task.point}: {params}) failed twice: " \
                f"{self.error}"
 
@@ -105,7 +105,8 @@ SWEEP_JSON, POINTS, BASE, RESULTS = "sweep.json", "points.parquet", "base_scenar
 SUMMARY = "summary.parquet"
 
 
-SWEEP_FILES = {SWEEP_JSON, POINTS, BASE, SUMMARY, "sensitivity.parquet", "report.html"}
+SWEEP_FILES = {SWEEP_JSON, POINTS, BASE, SUMMARY, "sensitivity.parquet", "discovery.csv",
+               "report.html"}
 TASK_FILE = re.compile(r"p\d{6}-r\d{5}-\d{5}\.parquet")
 
 

@@ -5,6 +5,13 @@ problem is an ``InputError`` naming the file and the key. Each swept key must be
 scenario parameter (:mod:`sim.scenario.levers`); the values at both ends of its range are
 checked against the schema before anything runs.
 
+Factors come as ``[[parameters]]`` (the original form; they count as levers) or, in XLRM form
+(EMA Workbench's eXogenous uncertainties, Levers, Relations, Measures), as ``[[levers]]`` -- what
+a ministry sets -- and ``[[uncertainties]]`` -- what it cannot; the entries are alike. An entry
+with ``values`` that are not all numbers (dates, booleans, strings such as ``"never"``) is
+*categorical*: each value is validated through the scenario schema, and the designs place its
+levels (:mod:`sim.runs.design`).
+
 A swept value replaces the lever wholesale (a dated lever becomes that constant for the whole
 run, history included) unless the parameter gives ``from = DATE``: then the value applies from
 that date and the base's own values hold before it (``[[DATE, value]]`` layered over the base).
@@ -40,15 +47,47 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+Value = bool | Finite | dt.date | str     # bool first: a TOML true stays a boolean
+
+
+def is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def label(v: Any) -> str:
+    """A categorical value as text (points.parquet, the report): dates ISO, booleans
+    lower-case as in TOML, strings as they are."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (dt.date, dt.datetime)):
+        return v.isoformat()
+    return f"{v:g}" if is_number(v) else str(v)
+
+
 class Parameter(_Strict):
-    """One swept lever: a range (``low``/``high``, with ``levels`` for a grid) or ``values``."""
+    """One swept factor: a range (``low``/``high``, with ``levels`` for a grid) or ``values``
+    (numbers, or categorical values: dates, booleans, strings)."""
 
     key: str
     low: Finite | None = None
     high: Finite | None = None
     levels: int | None = Field(None, ge=2, le=1000)
-    values: list[Finite] | None = Field(None, min_length=1)
+    values: list[Value] | None = Field(None, min_length=1)
     start: dt.date | None = Field(None, alias="from")
+
+    @property
+    def categorical(self) -> bool:
+        """Values that are not all numbers: levels without an order or a distance."""
+        return self.values is not None and not all(is_number(v) for v in self.values)
+
+    @property
+    def labels(self) -> list[str]:
+        """A categorical factor's levels as text, in the file's order."""
+        return [label(v) for v in self.values or ()]
+
+    def value_of(self, text: str) -> Any:
+        """The file's value of a level given as text."""
+        return (self.values or [])[self.labels.index(text)]
 
     @field_validator("start", mode="before")
     @classmethod
@@ -60,7 +99,7 @@ class Parameter(_Strict):
         if self.values is not None:
             if self.low is not None or self.high is not None or self.levels is not None:
                 raise ValueError("give either values or low/high, not both")
-            if len(set(self.values)) != len(self.values):
+            if len(set(label(v) for v in self.values)) != len(self.values):
                 raise ValueError("values repeat")
         elif self.low is None or self.high is None:
             raise ValueError("give low and high (or values)")
@@ -70,8 +109,10 @@ class Parameter(_Strict):
 
     @property
     def span(self) -> tuple[float, float]:
+        """A numeric factor's lowest and highest value (not for a categorical one)."""
         if self.values is not None:
-            return min(self.values), max(self.values)
+            assert not self.categorical
+            return min(self.values), max(self.values)  # type: ignore[return-value]
         assert self.low is not None and self.high is not None   # checked by _range
         return self.low, self.high
 
@@ -99,25 +140,57 @@ class SweepFile(_Strict):
     overrides: dict[str, Any] = Field(default_factory=dict)
     targets: list[str] | None = None
     outputs: list[OutputSpec] = Field(default_factory=list)
-    parameters: list[Parameter] = Field(min_length=1, max_length=50)
+    parameters: list[Parameter] = Field(default_factory=list, max_length=50)
+    levers: list[Parameter] | None = Field(None, max_length=50)
+    uncertainties: list[Parameter] | None = Field(None, max_length=50)
+    # Scenario discovery: a point "meets" a target when at least this share of its
+    # replications do; PRIM looks for the factor ranges where points meet.
+    discovery_probability: float = Field(0.8, gt=0, le=1)
+
+    @property
+    def factors(self) -> list[Parameter]:
+        """Every swept entry: ``parameters``, or ``levers`` then ``uncertainties``."""
+        return list(self.parameters) + list(self.levers or ()) + list(self.uncertainties or ())
+
+    @property
+    def roles(self) -> list[str]:
+        """``lever`` or ``uncertainty`` for each of :attr:`factors` (parameters are levers)."""
+        return ["lever"] * (len(self.parameters) + len(self.levers or ())) + \
+            ["uncertainty"] * len(self.uncertainties or ())
+
+    @property
+    def where(self) -> list[str]:
+        """Each factor's place in the file, for messages: ``levers.0``, ``parameters.1``."""
+        return ([f"parameters.{i}" for i in range(len(self.parameters))]
+                + [f"levers.{i}" for i in range(len(self.levers or ()))]
+                + [f"uncertainties.{i}" for i in range(len(self.uncertainties or ()))])
 
     @model_validator(mode="after")
     def _design(self) -> "SweepFile":
-        keys = [p.key for p in self.parameters]
+        if self.parameters and (self.levers or self.uncertainties):
+            raise ValueError("give [[parameters]] or [[levers]] and [[uncertainties]], not both")
+        if not self.factors:
+            raise ValueError("nothing is swept: give [[levers]] (and [[uncertainties]]) or "
+                             "[[parameters]]")
+        if len(self.factors) > 50:
+            raise ValueError(f"{len(self.factors)} factors are swept; at most 50 are allowed")
+        keys = [p.key for p in self.factors]
         if len(set(keys)) != len(keys):
             raise ValueError("a key is swept twice")
         if self.design == "grid":
             if self.samples is not None:
                 raise ValueError("a grid takes its size from the parameters' levels or values; "
                                  "remove samples")
-            for p in self.parameters:
+            for p in self.factors:
                 if p.values is None and p.levels is None:
                     raise ValueError(f"{p.key}: a grid needs levels (with low/high) or values")
         else:
             if self.samples is None:
                 raise ValueError(f"a {self.design} design needs samples")
-            if any(p.values is not None or p.levels is not None for p in self.parameters):
-                raise ValueError(f"a {self.design} design samples ranges: give low/high only")
+            if any((p.values is not None and not p.categorical) or p.levels is not None
+                   for p in self.factors):
+                raise ValueError(f"a {self.design} design samples ranges: give low/high only "
+                                 "(or values that are not numbers, for a categorical factor)")
             if self.design == "sobol" and self.samples & (self.samples - 1):
                 raise ValueError(f"a sobol design needs samples a power of two (got "
                                  f"{self.samples})")
@@ -151,7 +224,12 @@ class Sweep:
 
     @property
     def keys(self) -> list[str]:
-        return [p.key for p in self.spec.parameters]
+        return [p.key for p in self.spec.factors]
+
+    @property
+    def categorical(self) -> list[str]:
+        """The keys of the categorical factors."""
+        return [p.key for p in self.spec.factors if p.categorical]
 
     @property
     def agencies(self) -> tuple[str, ...] | None:
@@ -163,11 +241,12 @@ class Sweep:
         return self.spec.replications_per_task or math.ceil(
             r / math.ceil(r / MAX_REPLICATIONS_PER_TASK))
 
-    def scenario(self, values: dict[str, float], seed: int) -> Scenario:
-        """The scenario of one point."""
+    def scenario(self, values: dict[str, Any], seed: int) -> Scenario:
+        """The scenario of one point (a categorical factor's value given as its label)."""
         data = self.base_data
-        for lev, p in zip(self.levers, self.spec.parameters):
-            data = merge(data, lev.override(values[p.key], p.start))
+        for lev, p in zip(self.levers, self.spec.factors):
+            v = p.value_of(values[p.key]) if p.categorical else values[p.key]
+            data = merge(data, lev.override(v, p.start))
         data = merge(data, {"seed": seed, "replications": self.spec.replications})
         return validate(data, self.path)
 
@@ -204,7 +283,8 @@ def load_sweep(path: Path | str, replications: int | None = None,
     validate(merged, base_path, layers)                 # errors of the base name the base file
     base_data = merge(merged, spec.overrides)
     base = validate(base_data, path, key_prefix="overrides")
-    levers = tuple(_checked_lever(path, i, p, base_data) for i, p in enumerate(spec.parameters))
+    levers = tuple(_checked_lever(path, where, p, base_data)
+                   for where, p in zip(spec.where, spec.factors))
     outputs = _outputs(path, spec, base)
     return Sweep(spec, path, base_path, base_data, base, levers, outputs)
 
@@ -217,9 +297,9 @@ def design_size(spec: SweepFile) -> int:
     integers, so a 1000³ grid is counted, not built)."""
     if spec.design == "grid":
         return math.prod(len(p.values) if p.values is not None else p.levels or 0
-                         for p in spec.parameters)
+                         for p in spec.factors)
     samples = spec.samples or 0
-    return samples * (len(spec.parameters) + 2) if spec.design == "sobol" else samples
+    return samples * (len(spec.factors) + 2) if spec.design == "sobol" else samples
 
 
 def check_size(path: Path, spec: SweepFile) -> None:
@@ -235,13 +315,24 @@ def check_size(path: Path, spec: SweepFile) -> None:
                          f"{MAX_RUNS:,} are allowed (use fewer points or replications)")
 
 
-def _checked_lever(path: Path, i: int, p: Parameter, base_data: dict[str, Any]) -> Lever:
-    """The parameter's lever, with both ends of its range checked against the schema."""
-    where = f"parameters.{i}"
+def _checked_lever(path: Path, where: str, p: Parameter, base_data: dict[str, Any]) -> Lever:
+    """The parameter's lever, with both ends of its range (or every categorical value)
+    checked against the schema."""
     try:
-        lev = lever(p.key, path)
+        lev = lever(p.key, path, categorical=p.categorical)
     except InputError as err:
         raise InputError(path, f"{where}.key", f"{p.key}: {err.problem}") from None
+    if p.categorical:
+        if p.start is not None and not lev.dated:
+            raise InputError(path, f"{where}.from", f"{p.key} is not a dated lever, so it "
+                             "cannot change at a date")
+        for j, value in enumerate(p.values or ()):
+            try:
+                validate(merge(base_data, lev.override(value, p.start)), path)
+            except InputError as err:
+                raise InputError(path, f"{where}.values.{j}",
+                                 f"{p.key} = {label(value)!r}: {err.problem}") from None
+        return lev
     if lev.integer:
         _check_whole(path, where, p)
     if p.start is not None and not lev.dated:
@@ -259,7 +350,8 @@ def _check_whole(path: Path, where: str, p: Parameter) -> None:
     """An integer lever takes whole numbers only: 6.4 and 6.2 would both run as 6 (the same
     point twice), so they are refused rather than rounded; a grid's levels must not repeat
     after rounding either."""
-    named = [(f"values.{j}", v) for j, v in enumerate(p.values or ())]
+    named = [(f"values.{j}", float(v)) for j, v in enumerate(p.values or ())
+             if isinstance(v, (int, float))]
     named += [(k, v) for k, v in (("low", p.low), ("high", p.high)) if v is not None]
     for key, v in named:
         if v != round(v):
