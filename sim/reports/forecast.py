@@ -102,7 +102,9 @@ VERDICT_HEADER = ("target", "verdict", "chance of meeting it", "women's share fo
                   "interval)")
 GLOSSARY = (
     ("replication", "One simulated future: the same scenario with different chance events "
-     "(who joins, leaves, is promoted or deployed). The report summarises many of them."),
+     "(who joins, leaves, is promoted or deployed) and, unless --fixed-parameters, its own "
+     "draw of the uncertain parameters (two replications share each draw). The report "
+     "summarises many of them."),
     ("chance of meeting it", "The share of replications in which women's share reaches the "
      "target in the target's year. In brackets: its 90% Monte Carlo interval (Wilson), which "
      "narrows with more replications."),
