@@ -14,7 +14,7 @@ import pytest
 from draws_fixture import fitted_with_posterior, scenario_with
 from sim.analysis.calibration.posterior import EDGE, Posterior, to_unbounded
 from sim.analysis.compare import sign_holds
-from sim.analysis.draws import ParameterDraws, draw_of, rescaled
+from sim.analysis.draws import ParameterDraws, draw_of, pinned_keys, rescaled
 from sim.analysis.uncertainty import variance_split
 from sim.commands.cli import main
 from sim.runs.replications import run_replications, runs_frame
@@ -125,6 +125,23 @@ def test_a_scenarios_own_values_are_never_drawn(folder, fitted, draws):
     assert "armed_forces.conscription.volunteer_rate_men" not in table["parameter"].to_list()
     assert table.filter(pl.col("replication") == 1)["value"].to_list() == \
         table.filter(pl.col("replication") == 0)["value"].to_list()      # a pair shares a draw
+
+
+def test_a_value_stated_equal_to_the_default_is_pinned_and_reruns_pinned(folder, fitted,
+                                                                        tmp_path):
+    path = scenario_with(folder, fitted, "pinned", start_year=2022, horizon=2025,
+                         extra="[armed_forces.conscription]\nvolunteer_rate_men = 0.10\n")
+    scenario = load_scenario(path)
+    d = ParameterDraws.load(fitted).with_pinned(pinned_keys(path, scenario))
+    assert "armed_forces.conscription.volunteer_rate_men" not in d.drawn_keys(scenario)
+    assert d.apply(scenario, 3).armed_forces.conscription.volunteer_rate_men.values() == [0.10]
+    assert main(["run", str(path), "--replications", "2", "--workers", "1", "--quiet",
+                 "--out", str(tmp_path / "a")]) == 0
+    resolved = load_scenario(tmp_path / "a" / "scenario.toml")
+    assert pinned_keys(tmp_path / "a" / "scenario.toml", resolved) == {
+        "armed_forces.conscription.volunteer_rate_men"}
+    params = pl.read_parquet(tmp_path / "a" / "parameters.parquet")
+    assert "armed_forces.conscription.volunteer_rate_men" not in params["parameter"].to_list()
 
 
 def test_an_old_fitted_file_draws_only_the_stated_assumptions(folder):

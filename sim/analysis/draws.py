@@ -37,7 +37,7 @@ the runs layer receives the drawn scenarios, one per replication.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -158,6 +158,13 @@ class ParameterDraws:
     assumed: tuple[Assumption, ...]
     notes: list[str] = field(default_factory=list)
     _beneath: Scenario | None = None
+    # Keys the scenario's own files state: not drawn even where the value stated is the one
+    # beneath (a user who writes the default pins it). See :func:`pinned_keys`.
+    pinned: frozenset[str] = frozenset()
+
+    def with_pinned(self, keys: Iterable[str]) -> "ParameterDraws":
+        """The same draws for a scenario whose files state ``keys``."""
+        return replace(self, pinned=frozenset(keys), notes=list(self.notes))
 
     @classmethod
     def load(cls, fitted: Fitted | Path | str | None) -> "ParameterDraws":
@@ -246,7 +253,7 @@ class ParameterDraws:
         for key, value in drawn.items():
             own = _get(scenario, key)
             base = self.base_value(key)
-            new = combined(own, base, value)
+            new = own if key in self.pinned and own == base else combined(own, base, value)
             _set(data, key, new.dump() if isinstance(new, Dated) else new)
         try:
             return Scenario.model_validate(data)
@@ -268,6 +275,8 @@ class ParameterDraws:
         for key, value in drawn.items():
             own = _get(scenario, key)
             base = self.base_value(key)
+            if key in self.pinned and own == base:
+                continue
             if combined(own, base, value) is not own:
                 out.append(key)
         return out
@@ -304,6 +313,20 @@ class ParameterDraws:
 
 
 _DEFAULTS = Scenario(name="defaults")
+
+
+def pinned_keys(path: Path | str, scenario: Scenario) -> set[str]:
+    """The keys a scenario's files state (its ``extends`` chain, not the fitted layer): a value
+    the user chose is never drawn. A resolved scenario (an output folder's ``scenario.toml``)
+    states every key; its run's pinned keys are the ones recorded in ``[meta.uncertainty]``."""
+    recorded = scenario.meta.get("uncertainty") if isinstance(scenario.meta, dict) else None
+    if isinstance(recorded, dict):
+        pinned = recorded.get("pinned", [])
+        return {k for k in pinned if isinstance(k, str)} if isinstance(pinned, list) else set()
+    out: set[str] = set()
+    for _, data in loading.scenario_layers(Path(path), calibrated=False):
+        out |= {k for k, _ in leaves(data) if k not in ("name", "description", "meta")}
+    return out
 
 
 def _parameters(path: Path) -> dict[str, Any]:

@@ -160,10 +160,11 @@ def question(base: Path | str, lever_key: str, target: UnTarget, *, prob: float 
         tol = max(tol, 1.0)
     draws = None
     if not fixed_parameters:
-        from sim.analysis.draws import ParameterDraws
+        from sim.analysis.draws import ParameterDraws, pinned_keys
         from sim.scenario.loading import fitted_parameters
 
-        draws = ParameterDraws.load(fitted_parameters(base))
+        draws = ParameterDraws.load(fitted_parameters(base)).with_pinned(
+            pinned_keys(base, scenario))
     q = Question(base, lev, target, prob, by, float(low), float(high), tol,
                  replications or scenario.replications,
                  seed if seed is not None else scenario.seed, max(scenario.horizon, by), start,

@@ -69,7 +69,13 @@ def main(args: argparse.Namespace) -> int:
         OUTPUTS / "compare", "_vs_".join(s.name for s in pairing.scenarios))
     fitted = scenario_fitted(args.scenarios[0], scenarios[0])
     check_project_data()
-    draws = parameter_draws(fitted, args)
+    from sim.analysis.draws import pinned_keys
+
+    # One draw per replication for every scenario (the reference's calibration); each scenario
+    # pins the keys its own files state.
+    first = parameter_draws(fitted, args, args.scenarios[0], scenarios[0])
+    draws = {label: first.with_pinned(pinned_keys(f, s)) if first is not None else None
+             for label, f, s in zip(pairing.labels, args.scenarios, scenarios)}
     warnings: list[str] = []
     with OutputFolder(Path(out), estimate(pairing), COMPARE_FILES) as folder:
         if not args.quiet:
@@ -104,18 +110,19 @@ def estimate(pairing: Pairing) -> int:
 
 
 def run_all(pairing: Pairing, backend: Backend, quiet: bool,
-            draws: ParameterDraws | None = None) -> dict[str, pl.DataFrame]:
+            draws: dict[str, ParameterDraws | None] | None = None) -> dict[str, pl.DataFrame]:
     """Each scenario's replications 0..N-1 under the common seed, in the order given. With
     ``draws`` (the reference's calibration), replication r of every scenario runs under the
     same parameter draw (it depends on the seed and r only), except where a scenario sets a
     value itself."""
-    return {label: simulate_runs(scenario, backend, quiet, label, draws)
+    draws = draws or {}
+    return {label: simulate_runs(scenario, backend, quiet, label, draws.get(label))
             for label, scenario in zip(pairing.labels, pairing.scenarios)}
 
 
 def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path,
                   fitted: Fitted | None = None,
-                  draws: ParameterDraws | None = None) -> list[str]:
+                  draws: dict[str, ParameterDraws | None] | None = None) -> list[str]:
     """Every file of a comparison; the tables first, the report (built from them) last.
     Returns the Monte Carlo precision warnings (also shown in the report)."""
     import polars as pl
@@ -137,10 +144,13 @@ def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path,
     fitted = fitted or Fitted()
     from sim.commands.run import parameters_frame
 
+    draws = draws or {}
+    drawn = any(d is not None for d in draws.values())
     summaries = {k: summary_frame(v) for k, v in runs.items()}
-    parameters = {k: parameters_frame(s, draws) for k, s in zip(pairing.labels,
-                                                                  pairing.scenarios)}
-    tables = {k: target_table(v, targets, horizon, parameters[k] if draws else None)
+    parameters = {k: parameters_frame(s, draws.get(k)) for k, s in zip(pairing.labels,
+                                                                         pairing.scenarios)}
+    tables = {k: target_table(v, targets, horizon,
+                              parameters[k] if draws.get(k) is not None else None)
               for k, v in runs.items()}
     differences = paired_differences(runs, reference)
     effects = target_effects(runs, reference, targets, horizon, pairing.seed)
@@ -158,11 +168,11 @@ def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path,
     for i, (label, scenario) in enumerate(zip(pairing.labels, pairing.scenarios), start=1):
         write_text(resolved_toml(scenario, seed=scenario.seed,
                                  replications=scenario.replications,
-                                 uncertainty=uncertainty_meta(fitted, draws)),
+                                 uncertainty=uncertainty_meta(fitted, draws.get(label))),
                    out / "scenarios" / f"{i}_{safe_name(label)}.toml")
     warnings = [f"{label}: {text}" for label, frame in runs.items()
                 if (text := warning_text(headline_precision(frame, horizon, targets)))]
     write_text(comparison_report(pairing, summaries, differences, tables, effects, targets,
-                                 observed, fitted, years, warnings, drawn=draws is not None),
+                                 observed, fitted, years, warnings, drawn=drawn),
                out / "report.html")
     return warnings

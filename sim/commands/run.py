@@ -106,7 +106,7 @@ def main(args: argparse.Namespace) -> int:
     out = args.out if args.out is not None else output_dir(OUTPUTS, scenario.name)
     fitted = scenario_fitted(args.scenario, scenario)
     check_project_data()
-    draws = parameter_draws(fitted, args)
+    draws = parameter_draws(fitted, args, args.scenario, scenario)
     backend = backend_from_args(args)
     try:
         execute(scenario, Path(out), backend, args.quiet, fitted, draws)
@@ -136,13 +136,15 @@ def scenario_fitted(path: str | Path, scenario: Scenario) -> Fitted:
     return fitted
 
 
-def parameter_draws(fitted: Fitted, args: argparse.Namespace) -> ParameterDraws | None:
-    """The run's parameter draws, or None with ``--fixed-parameters``."""
+def parameter_draws(fitted: Fitted, args: argparse.Namespace, path: str | Path,
+                    scenario: Scenario) -> ParameterDraws | None:
+    """The run's parameter draws (never of a key the scenario's files state), or None with
+    ``--fixed-parameters``."""
     if getattr(args, "fixed_parameters", False):
         return None
-    from sim.analysis.draws import ParameterDraws
+    from sim.analysis.draws import ParameterDraws, pinned_keys
 
-    draws = ParameterDraws.load(fitted)
+    draws = ParameterDraws.load(fitted).with_pinned(pinned_keys(path, scenario))
     if not getattr(args, "quiet", False):
         for note in draws.notes:
             print(f"note: {note}", file=sys.stderr)
@@ -174,11 +176,16 @@ def parameters_frame(scenario: Scenario, draws: ParameterDraws | None) -> pl.Dat
     return draws.table(scenario.seed, range(scenario.replications), scenario)
 
 
-def uncertainty_meta(fitted: Fitted | None, draws: ParameterDraws | None) -> dict[str, str]:
-    """``[meta.uncertainty]`` of a resolved scenario: how its run treated the parameters."""
-    out = {"parameters": "fixed" if draws is None else "drawn"}
-    if draws is not None and fitted is not None and fitted.file is not None:
-        out["fitted"] = str(fitted.file)
+def uncertainty_meta(fitted: Fitted | None, draws: ParameterDraws | None
+                     ) -> dict[str, object]:
+    """``[meta.uncertainty]`` of a resolved scenario: how its run treated the parameters (the
+    fitted file drawn from, the keys the scenario pinned), so a rerun draws the same."""
+    out: dict[str, object] = {"parameters": "fixed" if draws is None else "drawn"}
+    if draws is not None:
+        if fitted is not None and fitted.file is not None:
+            out["fitted"] = str(fitted.file)
+        drawable = set(draws.overrides(draws.values(0, 0)))
+        out["pinned"] = sorted(draws.pinned & drawable)
     return out
 
 

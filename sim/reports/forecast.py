@@ -235,12 +235,14 @@ def uncertainty_section(page: Page, table: pl.DataFrame, targets: Sequence[UnTar
                      f"{share:.0%}" if share is not None else "—",
                      r.get("top_parameters") or "—"])
     page.heading("Where the uncertainty comes from", 3)
-    page.table(UNCERTAINTY_HEADER, rows, numeric=(1, 2, 3))
+    if rows:
+        page.table(UNCERTAINTY_HEADER, rows, numeric=(1, 2, 3))
     page.text((description + ". " if description else "") +
               "Two replications share each draw: the chance part of the variance is the mean "
               "variance within a pair, the parameters' part the rest (law of total variance). "
               "The parameters that matter most are ranked by the squared rank correlation of "
-              "each draw's mean share with the parameter; parameters.parquet lists every draw. "
+              "each draw's mean share with the parameter (with few draws, read the ranking as "
+              "rough); parameters.parquet lists every draw. "
               "--fixed-parameters gives the spread of chance alone.", note=True)
 
 
