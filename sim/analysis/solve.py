@@ -14,6 +14,12 @@ end already meets the target the answer is the low end; if the high end does not
 not reachable by that year within the range, and we report the first later year in which it is
 met at the high end (within the horizon).
 
+Under uncertainty (the default): each pair of replications draws its parameters
+(:mod:`sim.analysis.draws`: the calibration's posterior, the stated assumptions' plausible
+ranges), the same draw for replication ``r`` at every lever value, so the probability is taken
+across the parameters' uncertainty as well as chance, and the bisection stays paired.
+``--fixed-parameters`` asks across chance alone. The lever itself, being set, is never drawn.
+
 Only the agency of the target's series is simulated: agencies share no people and draw from
 their own streams, so its numbers are exactly those of a full run.
 """

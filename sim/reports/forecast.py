@@ -264,7 +264,7 @@ def scenario_report(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFram
         page.text(f"{n} replications, seed {scenario.seed}, years {scenario.start_year}-"
                   f"{scenario.horizon}; wps-deploy-sim {__version__}. {interval_note(drawn)}",
                   note=True)
-        uncertainty_section(page, table, targets, drawn, description)
+    uncertainty_section(page, table, targets, drawn, description)
     with page.details("What the words mean"):
         page.glossary(GLOSSARY)
 

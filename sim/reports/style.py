@@ -19,11 +19,9 @@ CHANCE_NOTE = ("Intervals are 5th-95th percentiles over the replications (90%), 
                "draws), not the uncertainty of the calibrated parameters or the stated "
                "assumptions.")
 DRAWN_NOTE = ("Intervals are 5th-95th percentiles over the replications (90%), the 50% band the "
-              "25th-75th. Each pair of replications runs under its own draw of the parameters, "
-              "so the intervals, the probabilities and the first years include both chance "
-              "(people and random draws) and the uncertainty of the parameters: the calibrated "
-              "ones from the calibration's posterior, the stated assumptions from their "
-              "plausible ranges.")
+              "25th-75th; each pair of replications draws its own parameters, so intervals and "
+              "chances include the parameters' uncertainty (calibration posterior, stated "
+              "assumptions' plausible ranges) as well as chance.")
 
 
 def interval_note(drawn: bool) -> str:
