@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+import polars as pl
 from pydantic import BaseModel, ValidationError
 
 from sim.analysis.calibration.config import AGENCY_ORDER, Config, load_config, placement
@@ -284,22 +285,22 @@ class ParameterDraws:
     def table(self, seed: int, replications: Iterable[int], scenario: Scenario | None = None
               ) -> "Any":
         """``parameters.parquet``: one row per replication and drawn parameter (``draw``,
-        ``source``: calibrated / assumed). Assumptions the scenario sets itself are left out."""
-        import polars as pl
-
+        ``source``: calibrated / assumed, ``agency``). Assumptions the scenario sets itself
+        are left out."""
         keep = set(self.drawn_keys(scenario)) if scenario is not None else None
+        assumed = {a.key for a in self.assumed}
+        agency = {n: a for a, post in self.posteriors.items() for n in post.names}
         rows: list[dict[str, Any]] = []
         for r in replications:
             values = self.values(seed, draw_of(r))
             for name, v in values.items():
-                assumed = name in {a.key for a in self.assumed}
-                if assumed and keep is not None and name not in keep:
+                if name in assumed and keep is not None and name not in keep:
                     continue
                 rows.append({"replication": r, "draw": draw_of(r), "parameter": name,
-                             "value": v, "source": "assumed" if assumed else "calibrated"})
-        return pl.DataFrame(rows, schema={"replication": pl.Int32, "draw": pl.Int32,
-                                          "parameter": pl.Utf8, "value": pl.Float64,
-                                          "source": pl.Utf8})
+                             "value": v,
+                             "source": "assumed" if name in assumed else "calibrated",
+                             "agency": agency.get(name, name.split(".")[0])})
+        return pl.DataFrame(rows, schema=PARAMETER_COLUMNS)
 
     def describe(self) -> str:
         """What is drawn, in one sentence for the report."""
@@ -313,6 +314,8 @@ class ParameterDraws:
 
 
 _DEFAULTS = Scenario(name="defaults")
+PARAMETER_COLUMNS = {"replication": pl.Int32, "draw": pl.Int32, "parameter": pl.Utf8,
+                     "value": pl.Float64, "source": pl.Utf8, "agency": pl.Utf8}
 
 
 def pinned_keys(path: Path | str, scenario: Scenario) -> set[str]:

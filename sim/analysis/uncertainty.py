@@ -9,8 +9,8 @@ With parameter draws (:mod:`sim.analysis.draws`) two replications share each dra
 the chance part is estimated without bias by the mean within-pair variance (half the squared
 difference of the pair), and the parameter part as the total variance minus it (floored at 0:
 with few draws the estimate can come out negative). Which parameters matter most: the squared
-Spearman rank correlation of each draw's mean share with each drawn parameter, the top three
-(a rank correlation, so a monotone but nonlinear effect still counts).
+Spearman rank correlation of each draw's mean share with each drawn parameter of the series'
+agency, the top three (a rank correlation, so a monotone but nonlinear effect still counts).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from sim.model.series import BY_ID
 from sim.scenario.targets import UnTarget
 
 TOP = 3
@@ -91,15 +92,19 @@ def variance_split(values: np.ndarray, draws: np.ndarray,
     return Split(total, chance, param, len(within), tuple(top))
 
 
-def draw_parameters(parameters: pl.DataFrame) -> tuple[dict[int, int], dict[str, np.ndarray]]:
+def draw_parameters(parameters: pl.DataFrame, agency: str | None = None
+                    ) -> tuple[dict[int, int], dict[str, np.ndarray]]:
     """From ``parameters.parquet``: each replication's draw, and each parameter's value by
-    draw index."""
+    draw index (only ``agency``'s parameters when given: agencies share no people, so another
+    agency's parameter cannot move a series, and ranking it would only rank noise)."""
     if parameters.height == 0:
         return {}, {}
     reps = parameters.select("replication", "draw").unique()
     draw_of = dict(zip(reps["replication"].to_list(), reps["draw"].to_list()))
     n = max(draw_of.values()) + 1
     out: dict[str, np.ndarray] = {}
+    if agency is not None and "agency" in parameters.columns:
+        parameters = parameters.filter(pl.col("agency") == agency)
     per_draw = parameters.group_by("parameter", "draw").agg(pl.col("value").first())
     for (name,), part in per_draw.partition_by("parameter", as_dict=True).items():
         arr = np.full(n, np.nan)
@@ -137,7 +142,9 @@ def uncertainty_frame(runs: pl.DataFrame, targets: Sequence[UnTarget],
                          "sd": sd, "sd_chance": sd, "var_share_parameters": None,
                          "top_parameters": None})
             continue
-        split = variance_split(shares, np.array([draw_of.get(r, -1 - r) for r in reps]), values)
+        own = draw_parameters(parameters, BY_ID[series].agency)[1] \
+            if parameters is not None and series in BY_ID else values
+        split = variance_split(shares, np.array([draw_of.get(r, -1 - r) for r in reps]), own)
         share = split.share_parameters
         rows.append({"target_id": t.target_id, "uncertainty": "parameters and chance",
                      "sd": _sqrt(split.total), "sd_chance": _sqrt(split.chance),

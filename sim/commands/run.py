@@ -169,10 +169,10 @@ def parameters_frame(scenario: Scenario, draws: ParameterDraws | None) -> pl.Dat
     """``parameters.parquet``: what each replication drew (no rows with fixed parameters)."""
     import polars as pl
 
+    from sim.analysis.draws import PARAMETER_COLUMNS
+
     if draws is None:
-        return pl.DataFrame(schema={"replication": pl.Int32, "draw": pl.Int32,
-                                    "parameter": pl.Utf8, "value": pl.Float64,
-                                    "source": pl.Utf8})
+        return pl.DataFrame(schema=PARAMETER_COLUMNS)
     return draws.table(scenario.seed, range(scenario.replications), scenario)
 
 
