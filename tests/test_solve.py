@@ -118,3 +118,21 @@ def test_whole_number_levers_take_the_schema_bounds_and_whole_steps(base):
     assert (q.low, q.high) == (1, 36) and q.tolerance >= 1
     with pytest.raises(InputError):
         question(base, LEVER, by_id(TARGET), by=2024, tolerance=-1)
+
+
+def test_solve_draws_the_parameters_unless_fixed(base, capsys):
+    """By default each pair of replications draws its parameters (the same draw at every
+    lever value); the known threshold does not depend on them, so both ways find it."""
+    q = question(base, LEVER, by_id(TARGET), prob=0.8, by=2024, tolerance=0.004)
+    assert q.draws is not None
+    fixed = question(base, LEVER, by_id(TARGET), prob=0.8, by=2024, tolerance=0.004,
+                     fixed_parameters=True)
+    assert fixed.draws is None
+    for question_ in (q, fixed):
+        s = solve(question_)
+        assert s.status == "found" and THRESHOLD < s.value <= THRESHOLD + 0.004
+    assert "across the parameters' uncertainty" in solve(q).describe()
+    assert main(["solve", str(base), "--lever", LEVER, "--target", TARGET, "--by", "2024",
+                 "--low", "0.1", "--high", "0.13", "--tolerance", "0.004", "--workers", "1",
+                 "--quiet", "--fixed-parameters"]) == 0
+    assert "chance only" in capsys.readouterr().out

@@ -124,10 +124,16 @@ def evaluate(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) -> p
     return pl.DataFrame(rows, schema=TARGET_COLUMNS)
 
 
-def target_table(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) -> pl.DataFrame:
+def target_table(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int,
+                 parameters: pl.DataFrame | None = None) -> pl.DataFrame:
     """One row per target the horizon reaches: the forecast (:func:`evaluate`) plus the
     target's kind, status and confidence, the Monte Carlo error of ``prob_meet``, and the
-    targets no model series stands for (formed police units), with empty forecasts."""
+    targets no model series stands for (formed police units), with empty forecasts; then
+    what the spread includes (``uncertainty``: "parameters and chance" when ``parameters``,
+    the run's parameter draws, are given, else "chance only") and its split
+    (:func:`sim.analysis.uncertainty.uncertainty_frame`)."""
+    from sim.analysis.uncertainty import uncertainty_frame
+
     forecast = evaluate(runs, tuple(targets), horizon)
     n = runs["replication"].n_unique()
     info = pl.DataFrame([{"target_id": t.target_id, "kind": t.kind, "status": t.status,
@@ -152,4 +158,6 @@ def target_table(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) 
     ).select("target_id", "series", "year", "target", "p05", "p50", "p95", "prob_meet",
              "first_year_p50", "prob_meet_se", "n_replications", "kind", "status", "confidence",
              "modelled", "verdict", "women_p05", "women_p50", "women_p95", "total_p50",
-             "women_needed")
+             "women_needed").join(
+        uncertainty_frame(runs, [t for t in targets if t.year <= horizon], parameters),
+        on="target_id", how="left", maintain_order="left")

@@ -214,7 +214,8 @@ def target_effects(runs: Mapping[str, pl.DataFrame], reference: str,
                          "status": t.status,
                          **_share_effect(ref[:, j], oth[:, j]),
                          **_meet_effect(ref[:, j], oth[:, j], t.target),
-                         **_gain(ref, oth, years, t.target, seed)})
+                         **_gain(ref, oth, years, t.target, seed),
+                         "sign_holds": sign_holds(oth[:, j] - ref[:, j])})
     return pl.DataFrame(rows, schema=EFFECT_SCHEMA)
 
 
@@ -228,8 +229,21 @@ EFFECT_SCHEMA = {
     "prob_meet_diff_hi": pl.Float64,
     "first_year_p50_reference": pl.Int64, "first_year_p50_scenario": pl.Int64,
     "years_gained": pl.Int64, "years_gained_p05": pl.Float64, "years_gained_p95": pl.Float64,
-    "censored": pl.Boolean,
+    "censored": pl.Boolean, "sign_holds": pl.Float64,
 }
+
+SIGN_HOLDS = 0.9     # the report flags an effect whose sign holds in at least this share
+
+
+def sign_holds(d: np.ndarray) -> float | None:
+    """The share of paired differences with the sign of their mean (a zero difference does
+    not hold it); None when the mean is 0 or there are no pairs. With parameter draws each
+    pair runs under its own draw, so this is the share of draws (and chances) in which the
+    lever moves the share the way it does on average."""
+    d = d[np.isfinite(d)]
+    if not len(d) or d.mean() == 0:
+        return None
+    return float(np.mean(np.sign(d) == np.sign(d.mean())))
 
 
 def _share_effect(ref: np.ndarray, oth: np.ndarray) -> dict[str, float | int | None]:

@@ -14,6 +14,12 @@ end already meets the target the answer is the low end; if the high end does not
 not reachable by that year within the range, and we report the first later year in which it is
 met at the high end (within the horizon).
 
+Under uncertainty (the default): each pair of replications draws its parameters
+(:mod:`sim.analysis.draws`: the calibration's posterior, the stated assumptions' plausible
+ranges), the same draw for replication ``r`` at every lever value, so the probability is taken
+across the parameters' uncertainty as well as chance, and the bisection stays paired.
+``--fixed-parameters`` asks across chance alone. The lever itself, being set, is never drawn.
+
 Only the agency of the target's series is simulated: agencies share no people and draw from
 their own streams, so its numbers are exactly those of a full run.
 """
@@ -22,14 +28,14 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, cast
+from typing import Any, Callable, cast
 
 import polars as pl
 
 from sim.scenario.loading import InputError, load_scenario, merge
-from sim.runs.replications import batches, runs_frame
+from sim.runs.replications import batches, drawn_batch, runs_frame
 from sim.scenario.schema import Scenario
 from sim.analysis.intervals import wilson
 from sim.model.series import BY_ID
@@ -57,6 +63,10 @@ class Question:
     seed: int
     horizon: int
     start: dt.date | None = None      # the lever changes from this date (else: whole run)
+    # Parameter draws (sim.analysis.draws.ParameterDraws): replication r of every lever value
+    # runs under the same draw, so P(meet) is taken across the parameters' uncertainty as
+    # well as chance. None: the parameters are fixed (--fixed-parameters).
+    draws: Any = field(default=None, compare=False)
 
     @property
     def series(self) -> str:
@@ -89,9 +99,12 @@ class Solution:
 
     def describe(self) -> str:
         q = self.question
+        across = ("parameters drawn per pair of replications: across the parameters' "
+                  "uncertainty and chance" if q.draws is not None else
+                  "parameters fixed: across chance only")
         what = (f"{q.target.target_id}: women's share of {q.series} at least "
                 f"{q.target.target:.0%} in {q.by} with probability at least {q.prob:.0%} "
-                f"({q.replications} paired replications)")
+                f"({q.replications} paired replications; {across})")
         if self.status == "met_at_low":
             e = self.evaluations[0]
             return (f"{what}\nalready met at the low end of the range: {q.lever.key} = "
@@ -122,8 +135,10 @@ def _fmt(v: float | None) -> str:
 def question(base: Path | str, lever_key: str, target: UnTarget, *, prob: float = 0.8,
              by: int | None = None, low: float | None = None, high: float | None = None,
              tolerance: float | None = None, replications: int | None = None,
-             seed: int | None = None, start: dt.date | None = None) -> Question:
-    """Check the question against the schema and the base scenario; InputError if unsound."""
+             seed: int | None = None, start: dt.date | None = None,
+             fixed_parameters: bool = False) -> Question:
+    """Check the question against the schema and the base scenario; InputError if unsound.
+    Unless ``fixed_parameters``, each replication draws its parameters (as ``run`` does)."""
     base = Path(base)
     scenario = load_scenario(base)
     lev = lever(lever_key)
@@ -149,9 +164,17 @@ def question(base: Path | str, lever_key: str, target: UnTarget, *, prob: float 
         raise InputError("--tolerance", None, "must be positive")
     if lev.integer:
         tol = max(tol, 1.0)
+    draws = None
+    if not fixed_parameters:
+        from sim.analysis.draws import ParameterDraws, pinned_keys
+        from sim.scenario.loading import fitted_parameters
+
+        draws = ParameterDraws.load(fitted_parameters(base)).with_pinned(
+            pinned_keys(base, scenario))
     q = Question(base, lev, target, prob, by, float(low), float(high), tol,
                  replications or scenario.replications,
-                 seed if seed is not None else scenario.seed, max(scenario.horizon, by), start)
+                 seed if seed is not None else scenario.seed, max(scenario.horizon, by), start,
+                 draws)
     for name, v in (("--low", q.low), ("--high", q.high)):
         try:
             scenario_at(q, v)
@@ -172,8 +195,13 @@ def evaluate(q: Question, value: float, backend: Backend) -> Evaluation:
     scenario = scenario_at(q, value)
     agencies = (BY_ID[q.series].agency,)
     chunks = batches(range(q.replications), backend.workers)
-    done = run_ordered(backend, run_task, [(scenario, Task(0, q.seed, tuple(c)), agencies)
-                                           for c in chunks])
+    if q.draws is None:
+        done = run_ordered(backend, run_task, [(scenario, Task(0, q.seed, tuple(c)), agencies)
+                                               for c in chunks])
+    else:
+        done = run_ordered(backend, drawn_batch,
+                           [([(q.draws.apply(scenario, r), r) for r in c], agencies)
+                            for c in chunks])
     results = sorted((r for out in done for r in out), key=lambda r: r.replication)
     shares = (runs_frame(results).filter(pl.col("series") == q.series)
               .select("replication", "year", "share").sort("year", "replication"))

@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING
 
 from sim.commands.options import backend_from_args
 from sim.commands.run import (OUTPUTS, OVERRIDE_FLAGS, add_run_options, checked_overrides,
-                              simulate_runs, warn_authoring)
-from sim.scenario.loading import (Fitted, InputError, fitted_parameters, load_scenario,
+                              parameter_draws, scenario_fitted, simulate_runs, uncertainty_meta,
+                              warn_authoring)
+from sim.scenario.loading import (Fitted, InputError, load_scenario,
                                   output_dir, safe_name, shown)
 
 if TYPE_CHECKING:
     import polars as pl
 
     from sim.analysis.compare import Pairing
+    from sim.analysis.draws import ParameterDraws
     from sim.runs.backends import Backend
 
 
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 COMPARE_FILES = ("runs.parquet", "summary.parquet", "differences.parquet", "targets.csv",
-                 "target_effects.csv", "scenarios", "report.html")
+                 "target_effects.csv", "parameters.parquet", "scenarios", "report.html")
 
 
 def main(args: argparse.Namespace) -> int:
@@ -65,8 +67,15 @@ def main(args: argparse.Namespace) -> int:
     pairing = pair(scenarios, args.seed, args.replications)
     out = args.out if args.out is not None else output_dir(
         OUTPUTS / "compare", "_vs_".join(s.name for s in pairing.scenarios))
-    fitted = fitted_parameters(args.scenarios[0])
+    fitted = scenario_fitted(args.scenarios[0], scenarios[0])
     check_project_data()
+    from sim.analysis.draws import pinned_keys
+
+    # One draw per replication for every scenario (the reference's calibration); each scenario
+    # pins the keys its own files state.
+    first = parameter_draws(fitted, args, args.scenarios[0], scenarios[0])
+    draws = {label: first.with_pinned(pinned_keys(f, s)) if first is not None else None
+             for label, f, s in zip(pairing.labels, args.scenarios, scenarios)}
     warnings: list[str] = []
     with OutputFolder(Path(out), estimate(pairing), COMPARE_FILES) as folder:
         if not args.quiet:
@@ -74,7 +83,7 @@ def main(args: argparse.Namespace) -> int:
                 print(f"note: {shown(note, 1000)}", file=sys.stderr)
         backend = backend_from_args(args)
         try:
-            runs = run_all(pairing, backend, args.quiet)
+            runs = run_all(pairing, backend, args.quiet, draws)
         except BaseException:
             abort(backend)          # an interrupt or error: stop the workers now
             raise
@@ -82,7 +91,8 @@ def main(args: argparse.Namespace) -> int:
         if not common_years(runs):
             raise InputError(args.scenarios[1], "horizon", "no simulated year in common with "
                              f"{args.scenarios[0]}")
-        folder.write(lambda stage: warnings.extend(write_outputs(pairing, runs, stage, fitted)))
+        folder.write(lambda stage: warnings.extend(write_outputs(pairing, runs, stage, fitted,
+                                                                 draws)))
         folder.commit()
     if not args.quiet:
         for text in warnings:
@@ -99,14 +109,20 @@ def estimate(pairing: Pairing) -> int:
     return 2 * sum(run_estimate(s) for s in pairing.scenarios)
 
 
-def run_all(pairing: Pairing, backend: Backend, quiet: bool) -> dict[str, pl.DataFrame]:
-    """Each scenario's replications 0..N-1 under the common seed, in the order given."""
-    return {label: simulate_runs(scenario, backend, quiet, label)
+def run_all(pairing: Pairing, backend: Backend, quiet: bool,
+            draws: dict[str, ParameterDraws | None] | None = None) -> dict[str, pl.DataFrame]:
+    """Each scenario's replications 0..N-1 under the common seed, in the order given. With
+    ``draws`` (the reference's calibration), replication r of every scenario runs under the
+    same parameter draw (it depends on the seed and r only), except where a scenario sets a
+    value itself."""
+    draws = draws or {}
+    return {label: simulate_runs(scenario, backend, quiet, label, draws.get(label))
             for label, scenario in zip(pairing.labels, pairing.scenarios)}
 
 
 def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path,
-                  fitted: Fitted | None = None) -> list[str]:
+                  fitted: Fitted | None = None,
+                  draws: dict[str, ParameterDraws | None] | None = None) -> list[str]:
     """Every file of a comparison; the tables first, the report (built from them) last.
     Returns the Monte Carlo precision warnings (also shown in the report)."""
     import polars as pl
@@ -126,8 +142,16 @@ def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path,
     horizon = years[-1]
     targets, observed = load_targets(), load_observed()
     fitted = fitted or Fitted()
+    from sim.commands.run import parameters_frame
+
+    draws = draws or {}
+    drawn = any(d is not None for d in draws.values())
     summaries = {k: summary_frame(v) for k, v in runs.items()}
-    tables = {k: target_table(v, targets, horizon) for k, v in runs.items()}
+    parameters = {k: parameters_frame(s, draws.get(k)) for k, s in zip(pairing.labels,
+                                                                         pairing.scenarios)}
+    tables = {k: target_table(v, targets, horizon,
+                              parameters[k] if draws.get(k) is not None else None)
+              for k, v in runs.items()}
     differences = paired_differences(runs, reference)
     effects = target_effects(runs, reference, targets, horizon, pairing.seed)
 
@@ -140,12 +164,15 @@ def write_outputs(pairing: Pairing, runs: dict[str, pl.DataFrame], out: Path,
     write_parquet(differences, out / "differences.parquet")
     write_csv(stacked(tables), out / "targets.csv")
     write_csv(effects, out / "target_effects.csv")
+    write_parquet(stacked(parameters), out / "parameters.parquet")
     for i, (label, scenario) in enumerate(zip(pairing.labels, pairing.scenarios), start=1):
         write_text(resolved_toml(scenario, seed=scenario.seed,
-                                 replications=scenario.replications),
+                                 replications=scenario.replications,
+                                 uncertainty=uncertainty_meta(fitted, draws.get(label))),
                    out / "scenarios" / f"{i}_{safe_name(label)}.toml")
     warnings = [f"{label}: {text}" for label, frame in runs.items()
                 if (text := warning_text(headline_precision(frame, horizon, targets)))]
     write_text(comparison_report(pairing, summaries, differences, tables, effects, targets,
-                                 observed, fitted, years, warnings), out / "report.html")
+                                 observed, fitted, years, warnings, drawn=drawn),
+               out / "report.html")
     return warnings

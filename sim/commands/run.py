@@ -18,6 +18,7 @@ from sim.scenario.loading import (Fitted, InputError, authoring_warnings, fitted
 if TYPE_CHECKING:
     import polars as pl
 
+    from sim.analysis.draws import ParameterDraws
     from sim.runs.backends import Backend
     from sim.scenario.schema import Scenario
 
@@ -31,6 +32,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
                    "scenario's)")
     add_backend_options(p)
     p.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_fixed_option(p)
+
+
+def add_fixed_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fixed-parameters", action="store_true",
+                   help="hold the calibrated parameters at the fit and the stated assumptions "
+                        "at their values: intervals from chance alone (default: each pair of "
+                        "replications draws them from the calibration's posterior and the "
+                        "schema's plausible ranges)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 OVERRIDE_FLAGS = {"replications": "--replications", "seed": "--seed"}
-RUN_FILES = ("runs.parquet", "summary.parquet", "scenario.toml", "targets.csv", "report.html")
+RUN_FILES = ("runs.parquet", "summary.parquet", "parameters.parquet", "scenario.toml",
+             "targets.csv", "report.html")
 
 
 def with_overrides(scenario: Scenario, args: argparse.Namespace) -> Scenario:
@@ -93,11 +104,12 @@ def main(args: argparse.Namespace) -> int:
     scenario = with_overrides(load_scenario(args.scenario), args)
     warn_authoring(args.scenario, scenario, args.quiet)
     out = args.out if args.out is not None else output_dir(OUTPUTS, scenario.name)
-    fitted = fitted_parameters(args.scenario)
+    fitted = scenario_fitted(args.scenario, scenario)
     check_project_data()
+    draws = parameter_draws(fitted, args, args.scenario, scenario)
     backend = backend_from_args(args)
     try:
-        execute(scenario, Path(out), backend, args.quiet, fitted)
+        execute(scenario, Path(out), backend, args.quiet, fitted, draws)
     except BaseException:
         abort(backend)          # an interrupt or error: stop the workers now, do not wait
         raise
@@ -107,22 +119,78 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
+def scenario_fitted(path: str | Path, scenario: Scenario) -> Fitted:
+    """The calibration a scenario uses; for a resolved scenario (``scenario.toml`` of an
+    output folder, which names no calibration) the fitted file its run drew from, recorded in
+    ``[meta.uncertainty]``, so that rerunning it draws the same parameters."""
+    from sim.analysis.draws import _parameters
+
+    fitted = fitted_parameters(path)
+    recorded = scenario.meta.get("uncertainty", {}) if isinstance(scenario.meta, dict) else {}
+    file = recorded.get("fitted") if isinstance(recorded, dict) else None
+    if fitted.file is None and isinstance(file, str) and file:
+        target = Path(file)
+        if not target.is_file():
+            raise InputError(path, "meta.uncertainty.fitted", f"no such file: {file}")
+        return Fitted(target.resolve(), _parameters(target))
+    return fitted
+
+
+def parameter_draws(fitted: Fitted, args: argparse.Namespace, path: str | Path,
+                    scenario: Scenario) -> ParameterDraws | None:
+    """The run's parameter draws (never of a key the scenario's files state), or None with
+    ``--fixed-parameters``."""
+    if getattr(args, "fixed_parameters", False):
+        return None
+    from sim.analysis.draws import ParameterDraws, pinned_keys
+
+    draws = ParameterDraws.load(fitted).with_pinned(pinned_keys(path, scenario))
+    if not getattr(args, "quiet", False):
+        for note in draws.notes:
+            print(f"note: {note}", file=sys.stderr)
+    return draws
+
+
 def execute(scenario: Scenario, out: Path, backend: Backend, quiet: bool,
-            fitted: Fitted | None = None) -> None:
+            fitted: Fitted | None = None, draws: ParameterDraws | None = None) -> None:
     """Run the scenario and write its files as one unit (``OutputFolder``): the lock and the
     room are checked before simulating, and a reader never sees half of a folder."""
     from sim.analysis.precision import warn_imprecise
     from sim.runs.outputs import OutputFolder
 
     with OutputFolder(out, run_estimate(scenario), RUN_FILES) as folder:
-        runs = simulate_runs(scenario, backend, quiet, scenario.name)
-        folder.write(lambda stage: write_run(scenario, runs, stage, fitted))
+        runs = simulate_runs(scenario, backend, quiet, scenario.name, draws)
+        folder.write(lambda stage: write_run(scenario, runs, stage, fitted, draws))
         folder.commit()
     warn_imprecise(runs, scenario.horizon, quiet)   # MC error of the headline shares
 
 
+def parameters_frame(scenario: Scenario, draws: ParameterDraws | None) -> pl.DataFrame:
+    """``parameters.parquet``: what each replication drew (no rows with fixed parameters)."""
+    import polars as pl
+
+    from sim.analysis.draws import PARAMETER_COLUMNS
+
+    if draws is None:
+        return pl.DataFrame(schema=PARAMETER_COLUMNS)
+    return draws.table(scenario.seed, range(scenario.replications), scenario)
+
+
+def uncertainty_meta(fitted: Fitted | None, draws: ParameterDraws | None
+                     ) -> dict[str, object]:
+    """``[meta.uncertainty]`` of a resolved scenario: how its run treated the parameters (the
+    fitted file drawn from, the keys the scenario pinned), so a rerun draws the same."""
+    out: dict[str, object] = {"parameters": "fixed" if draws is None else "drawn"}
+    if draws is not None:
+        if fitted is not None and fitted.file is not None:
+            out["fitted"] = str(fitted.file)
+        drawable = set(draws.overrides(draws.values(0, 0)))
+        out["pinned"] = sorted(draws.pinned & drawable)
+    return out
+
+
 def write_run(scenario: Scenario, runs: pl.DataFrame, out: Path,
-              fitted: Fitted | None = None) -> None:
+              fitted: Fitted | None = None, draws: ParameterDraws | None = None) -> None:
     """The files of a run, into ``out``, then its targets table and report
     (``sim.reports.forecast``)."""
     from sim.analysis.summary import summary_frame
@@ -130,23 +198,31 @@ def write_run(scenario: Scenario, runs: pl.DataFrame, out: Path,
     from sim.runs.outputs import resolved_toml, write_parquet, write_text
 
     summary = summary_frame(runs)
+    parameters = parameters_frame(scenario, draws)
     write_parquet(runs, out / "runs.parquet")
     write_parquet(summary, out / "summary.parquet")
-    write_text(resolved_toml(scenario, seed=scenario.seed, replications=scenario.replications),
+    write_parquet(parameters, out / "parameters.parquet")
+    write_text(resolved_toml(scenario, seed=scenario.seed, replications=scenario.replications,
+                             uncertainty=uncertainty_meta(fitted, draws)),
                out / "scenario.toml")
-    write_reports(scenario, runs, summary, out, fitted)   # targets.csv, report.html
+    write_reports(scenario, runs, summary, out, fitted,                # targets.csv, report
+                  parameters if draws is not None else None,
+                  draws.describe() if draws is not None else None)
 
 
 def simulate_runs(scenario: Scenario, backend: Backend, quiet: bool,
-                  label: str) -> pl.DataFrame:
+                  label: str, draws: ParameterDraws | None = None) -> pl.DataFrame:
     """Replications 0..N-1 of the scenario on the backend (local processes or Dask: the
-    same numbers either way), with a progress bar."""
+    same numbers either way), with a progress bar; each under its own parameter draw unless
+    ``draws`` is None."""
     from sim.runs.replications import run_replications, runs_frame, tqdm_progress
 
+    reps = range(scenario.replications)
+    per_rep = draws.scenarios(scenario, reps) if draws is not None else None
     progress, close = tqdm_progress(scenario.replications, quiet, label)
     try:
-        results = run_replications(scenario, range(scenario.replications),
-                                   progress=progress, backend=backend)
+        results = run_replications(scenario, reps, progress=progress, backend=backend,
+                                   scenarios=per_rep)
     finally:
         close()
     return runs_frame(results)

@@ -51,6 +51,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "scenario's)")
     add_backend_options(p)
     p.add_argument("--quiet", action="store_true", help="print only the answer")
+    from sim.commands.run import add_fixed_option
+
+    add_fixed_option(p)
     p.set_defaults(func=main)
 
 
@@ -73,7 +76,7 @@ def main(args: argparse.Namespace) -> int:
         raise InputError("--target", None, f"no target {args.target!r}; known: {known}") from None
     q = question(args.base, args.lever, target, prob=args.prob, by=args.by, low=args.low,
                  high=args.high, tolerance=args.tolerance, replications=args.replications,
-                 seed=args.seed, start=args.start)
+                 seed=args.seed, start=args.start, fixed_parameters=args.fixed_parameters)
 
     def show(e: Evaluation) -> None:
         if not args.quiet:

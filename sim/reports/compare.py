@@ -20,8 +20,8 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from sim import __version__
-from sim.analysis.compare import BOOTSTRAP, Pairing
-from sim.reports.style import (COLOURS, INTERVAL_NOTE, MILESTONES, category_title, finite, pct,
+from sim.analysis.compare import BOOTSTRAP, SIGN_HOLDS, Pairing
+from sim.reports.style import (COLOURS, MILESTONES, interval_note, category_title, finite, pct,
                                pct_interval, probability, rgba)
 from sim.reports.charts import (Panel, add_milestones, deployed_panels, fan_figure, finish,
                                 legend_once, panel_grid, pipeline_panels, plain, target_panels)
@@ -304,8 +304,11 @@ def effect_matrix(effects: pl.DataFrame, labels: Sequence[str], reference: str,
                 cells.append((["nothing to pair: no posts in one of the two", chance], ""))
                 continue
             lo, hi = e["diff_mean_lo"], e["diff_mean_hi"]
+            holds = e.get("sign_holds")
+            robust = ([f"sign holds in {holds:.0%} of draws"]
+                      if holds is not None and holds >= SIGN_HOLDS else [])
             cells.append(([points(e["diff_mean"]), f"({100 * lo:+.1f} to {100 * hi:+.1f})",
-                           chance], direction))
+                           *robust, chance], direction))
         rows.append((label, cells))
     return header, rows
 
@@ -314,14 +317,18 @@ MATRIX_KEY = ("Each cell: the paired effect on women's share in the target's yea
               "percentage points with its 90% interval, and the chance of meeting the target, "
               "reference → lever. Dark green / dark red: the interval excludes zero (the effect's "
               "sign is certain at this precision); light: direction only; grey: no effect in "
-              "any replication (the lever does not reach this group).")
+              "any replication (the lever does not reach this group). 'Sign holds in x% of "
+              "draws': the paired difference has the mean's sign in at least "
+              f"{SIGN_HOLDS:.0%} of the replications, each under its own draw of the "
+              "parameters (target_effects.csv, sign_holds): the effect's direction does not "
+              "hang on the uncertain parameters.")
 
 
 def comparison_report(pairing: Pairing, summaries: dict[str, pl.DataFrame],
                       differences: pl.DataFrame, tables: dict[str, pl.DataFrame],
                       effects: pl.DataFrame, targets: Sequence[UnTarget],
                       observed: pl.DataFrame, fitted: Fitted, years: Sequence[int],
-                      warnings: Sequence[str] = ()) -> str:
+                      warnings: Sequence[str] = (), drawn: bool = False) -> str:
     labels, reference = pairing.labels, pairing.labels[0]
     last, n = years[-1], pairing.replications
     page = Page("Comparison: " + " vs ".join(labels))
@@ -340,7 +347,9 @@ def comparison_report(pairing: Pairing, summaries: dict[str, pl.DataFrame],
     page.text(f"Reference: {reference}. Every effect is scenario minus reference, replication by "
               f"replication: all scenarios ran with seed {pairing.seed} and replications 0-"
               f"{n - 1}, so replication r of each meets the same random draws wherever the "
-              "levers leave them alone (common random numbers). Years compared: "
+              "levers leave them alone (common random numbers)"
+              + (" and runs under the same draw of the parameters, so each effect is "
+                 "evaluated across their uncertainty" if drawn else "") + ". Years compared: "
               f"{years[0]}-{last}. wps-deploy-sim {__version__}.", note=True)
     for note in pairing.notes:
         page.text(note, note=True)
@@ -369,7 +378,7 @@ def comparison_report(pairing: Pairing, summaries: dict[str, pl.DataFrame],
               "paired mean). '90% of paired differences': how much a single replication's "
               "effect varies. P(meet): share of replications at or above the target (90% "
               "Wilson interval); its change is the paired mean of the indicator differences. "
-              + INTERVAL_NOTE, note=True)
+              + interval_note(drawn), note=True)
 
     page.heading("Years gained or lost")
     page.table(["target", "target share", f"{reference}: first year the median reaches it",

@@ -8,9 +8,11 @@ yearly targets and the plan's own figures (fan charts); what the pipelines behin
 by gender and stage); how people flow from intake through service to deployment in a chosen year
 (Sankey diagrams); and where every input comes from (provenance).
 
-Every interval is the 5th-95th percentile over the run's replications: the noise of people and
-draws with the parameters fixed. Parameter uncertainty is the calibration report's subject; the
-page says so rather than letting a narrow band look like certainty.
+Every interval is the 5th-95th percentile over the run's replications. By default each pair of
+replications runs under its own draw of the parameters (``sim.analysis.draws``), so the
+intervals and probabilities include the parameters' uncertainty as well as chance, and the page
+shows how much of each headline's variance the parameters make; with ``--fixed-parameters``
+they are chance alone, and the page says so.
 
 The pieces that draw a forecast against targets (fan traces, target markers, the plan's points,
 the milestones) are shared with the comparison report (``sim.reports.compare``).
@@ -43,7 +45,7 @@ from sim.reports.provenance import provenance_section
 from sim.reports.style import (
     COLOURS,
     AGENCY_NAMES,
-    INTERVAL_NOTE,
+    interval_note,
     MILESTONES,
     category_title,
     group_size,
@@ -100,7 +102,9 @@ VERDICT_HEADER = ("target", "verdict", "chance of meeting it", "women's share fo
                   "interval)")
 GLOSSARY = (
     ("replication", "One simulated future: the same scenario with different chance events "
-     "(who joins, leaves, is promoted or deployed). The report summarises many of them."),
+     "(who joins, leaves, is promoted or deployed) and, unless --fixed-parameters, its own "
+     "draw of the uncertain parameters (two replications share each draw). The report "
+     "summarises many of them."),
     ("chance of meeting it", "The share of replications in which women's share reaches the "
      "target in the target's year. In brackets: its 90% Monte Carlo interval (Wilson), which "
      "narrows with more replications."),
@@ -209,10 +213,44 @@ def default_year(years: Sequence[int], preferred: int = 2028) -> int:
     return preferred if preferred in years else years[-1]
 
 
+UNCERTAINTY_HEADER = ("target", "sd of the share (points)", "chance alone (points)",
+                      "variance from parameters", "parameters that matter most (rank r²)")
+
+
+def uncertainty_section(page: Page, table: pl.DataFrame, targets: Sequence[UnTarget],
+                        drawn: bool, description: str | None) -> None:
+    """What the intervals include, and per headline target how much of the spread the
+    parameters make (law of total variance, ``sim.analysis.uncertainty``)."""
+    if not drawn:
+        return
+    by_id = {r["target_id"]: r for r in table.iter_rows(named=True)}
+    rows = []
+    for t in headline_targets(targets):
+        r = by_id.get(t.target_id)
+        if t.series is None or r is None or r.get("sd") is None:
+            continue
+        share = r.get("var_share_parameters")
+        rows.append([f"{category_title(t)} {t.year}", f"{100 * r['sd']:.1f}",
+                     f"{100 * r['sd_chance']:.1f}" if r.get("sd_chance") is not None else "—",
+                     f"{share:.0%}" if share is not None else "—",
+                     r.get("top_parameters") or "—"])
+    page.heading("Where the uncertainty comes from", 3)
+    if rows:
+        page.table(UNCERTAINTY_HEADER, rows, numeric=(1, 2, 3))
+    page.text((description + ". " if description else "") +
+              "Two replications share each draw: the chance part of the variance is the mean "
+              "variance within a pair, the parameters' part the rest (law of total variance). "
+              "The parameters that matter most are ranked by the squared rank correlation of "
+              "each draw's mean share with the parameter (with few draws, read the ranking as "
+              "rough); parameters.parquet lists every draw. "
+              "--fixed-parameters gives the spread of chance alone.", note=True)
+
+
 def scenario_report(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFrame,
                     table: pl.DataFrame, targets: Sequence[UnTarget] | None = None,
                     observed: pl.DataFrame | None = None,
-                    fitted: Fitted | None = None) -> str:
+                    fitted: Fitted | None = None, drawn: bool = False,
+                    description: str | None = None) -> str:
     """The scenario report as one HTML string."""
     targets = tuple(targets if targets is not None else load_targets())
     observed = observed if observed is not None else load_observed()
@@ -224,8 +262,9 @@ def scenario_report(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFram
         if scenario.description:
             page.text(scenario.description)
         page.text(f"{n} replications, seed {scenario.seed}, years {scenario.start_year}-"
-                  f"{scenario.horizon}; wps-deploy-sim {__version__}. {INTERVAL_NOTE}",
+                  f"{scenario.horizon}; wps-deploy-sim {__version__}. {interval_note(drawn)}",
                   note=True)
+    uncertainty_section(page, table, targets, drawn, description)
     with page.details("What the words mean"):
         page.glossary(GLOSSARY)
 
@@ -287,10 +326,14 @@ def scenario_report(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFram
 
 
 def write_reports(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFrame,
-                  out: Path, fitted: Fitted | None = None) -> None:
-    """``targets.csv`` and ``report.html`` for a run, each written atomically."""
+                  out: Path, fitted: Fitted | None = None,
+                  parameters: pl.DataFrame | None = None,
+                  description: str | None = None) -> None:
+    """``targets.csv`` and ``report.html`` for a run, each written atomically;
+    ``parameters``: the run's parameter draws (None: the parameters were fixed)."""
     targets = load_targets()
-    table = target_table(runs, targets, scenario.horizon)
+    table = target_table(runs, targets, scenario.horizon, parameters)
     write_csv(table, out / "targets.csv")
-    write_text(scenario_report(scenario, runs, summary, table, targets, fitted=fitted),
+    write_text(scenario_report(scenario, runs, summary, table, targets, fitted=fitted,
+                               drawn=parameters is not None, description=description),
                out / "report.html")

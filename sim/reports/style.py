@@ -13,6 +13,22 @@ from sim.model.series import AF, BY_ID, DEMA, POLICE
 from sim.scenario.schema import REFORM_DATE
 from sim.scenario.targets import UnTarget
 
+CHANCE_NOTE = ("Intervals are 5th-95th percentiles over the replications (90%), the 50% band "
+               "the 25th-75th. This run held the parameters fixed (--fixed-parameters): the "
+               "intervals and probabilities are the spread of chance alone (people and random "
+               "draws), not the uncertainty of the calibrated parameters or the stated "
+               "assumptions.")
+DRAWN_NOTE = ("Intervals are 5th-95th percentiles over the replications (90%), the 50% band the "
+              "25th-75th; each pair of replications draws its own parameters, so intervals and "
+              "chances include the parameters' uncertainty (calibration posterior, stated "
+              "assumptions' plausible ranges) as well as chance.")
+
+
+def interval_note(drawn: bool) -> str:
+    """What a report's intervals include: parameters and chance, or chance alone."""
+    return DRAWN_NOTE if drawn else CHANCE_NOTE
+
+
 INTERVAL_NOTE = ("Intervals are 5th-95th percentiles over the replications (90%), the 50% band "
                  "the 25th-75th: the spread from people and random draws with the parameters "
                  "fixed. Uncertainty in the calibrated parameters is not in these bands (see "

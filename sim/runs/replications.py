@@ -9,7 +9,7 @@ replication order.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Mapping
 
 import numpy as np
 import polars as pl
@@ -26,6 +26,15 @@ def _batch(scenario: Scenario, replications: list[int]) -> list[ReplicationResul
     return [simulate(scenario, r) for r in replications]
 
 
+def _drawn_batch(jobs: list[tuple[Scenario, int]],
+                 agencies: tuple[str, ...] | None = None) -> list[ReplicationResult]:
+    """Replications each with its own scenario (a parameter draw)."""
+    return [simulate(scenario, r, agencies) for scenario, r in jobs]
+
+
+drawn_batch = _drawn_batch
+
+
 def batches(replications: Iterable[int], workers: int, size: int | None = None) -> list[list[int]]:
     reps = list(replications)
     size = size or max(1, min(25, len(reps) // (4 * workers) or 1))
@@ -34,15 +43,24 @@ def batches(replications: Iterable[int], workers: int, size: int | None = None) 
 
 def run_replications(scenario: Scenario, replications: Iterable[int], workers: int = 1,
                      progress: Progress | None = None,
-                     backend: Backend | None = None) -> list[ReplicationResult]:
-    """Simulate the given replications; results come back sorted by replication."""
+                     backend: Backend | None = None,
+                     scenarios: Mapping[int, Scenario] | None = None) -> list[ReplicationResult]:
+    """Simulate the given replications; results come back sorted by replication.
+
+    ``scenarios`` gives replication ``r`` its own scenario (parameter draws, made by
+    ``sim.analysis.draws``); without it every replication runs ``scenario``."""
     own = backend is None
     chunks = batches(replications, backend.workers if backend else workers)
     if backend is None:
         backend = backend_for(workers if len(chunks) > 1 else 1)
     try:
-        done = run_ordered(backend, _batch, [(scenario, chunk) for chunk in chunks],
-                           (lambda out: progress(len(out))) if progress else None)
+        on_done = (lambda out: progress(len(out))) if progress else None
+        if scenarios is None:
+            done = run_ordered(backend, _batch, [(scenario, chunk) for chunk in chunks], on_done)
+        else:
+            done = run_ordered(backend, _drawn_batch,
+                               [([(scenarios[r], r) for r in chunk],) for chunk in chunks],
+                               on_done)
     except BaseException:   # an interrupt or a failure: stop the workers, do not wait
         if own:
             abort(backend)

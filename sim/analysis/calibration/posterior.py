@@ -167,7 +167,8 @@ def profiles(obj: AgencyObjective, u: np.ndarray, jac: np.ndarray, points: int
 
 # -- the posterior in unbounded coordinates -----------------------------------------------------
 
-EDGE = 1e-4          # a fit on a bound is moved this fraction of the range inside it
+EDGE = 1e-4          # a fit on a bound is moved at least this fraction of the range inside
+INWARD = math.sqrt(2 / math.pi)   # ... and this many sds (a half-normal's mean)
 
 
 def to_unbounded(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -178,7 +179,9 @@ def to_unbounded(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def from_unbounded(u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The inverse of :func:`to_unbounded`: always strictly inside the bounds."""
-    return lo + (hi - lo) / (1 + np.exp(-np.asarray(u, float)))
+    from scipy.special import expit
+
+    return lo + (hi - lo) * expit(np.asarray(u, float))
 
 
 @dataclass(frozen=True)
@@ -202,10 +205,31 @@ class Posterior:
     def of(cls, fit: AgencyFit) -> "Posterior":
         lo = np.array([p.lo for p in fit.parameters], float)
         hi = np.array([p.hi for p in fit.parameters], float)
-        x = np.clip(fit.values, lo + EDGE * (hi - lo), hi - EDGE * (hi - lo))
-        jac = (hi - lo) / ((x - lo) * (hi - x))
-        return cls(tuple(p.name for p in fit.parameters), lo, hi, to_unbounded(x, lo, hi),
-                   fit.cov * np.outer(jac, jac))
+        return cls.normal(tuple(p.name for p in fit.parameters), lo, hi,
+                          np.asarray(fit.values, float), np.asarray(fit.cov, float))
+
+    @classmethod
+    def normal(cls, names: tuple[str, ...], lo: np.ndarray, hi: np.ndarray, x: np.ndarray,
+               cov: np.ndarray) -> "Posterior":
+        """The logit-normal matching a normal (``x``, ``cov``) in the parameters' units.
+
+        The delta method is taken at ``x`` moved inside the bounds by ``INWARD`` standard
+        deviations where the fit lies closer than that to a bound (the mean of a normal
+        truncated at its centre lies 0.8 sd inside). Taken at the bound itself it would blow
+        the logit sd up (``1 / EDGE`` times) and throw the draws onto both bounds.
+        """
+        span = hi - lo
+        sd = np.sqrt(np.clip(np.diag(cov), 0, None))
+        margin = np.minimum(np.maximum(INWARD * sd, EDGE * span), 0.25 * span)
+        x = np.clip(x, lo + margin, hi - margin)
+        jac = span / ((x - lo) * (hi - x))
+        return cls(names, lo, hi, to_unbounded(x, lo, hi), cov * np.outer(jac, jac))
+
+    def original(self) -> tuple[np.ndarray, np.ndarray]:
+        """The expansion point and covariance in the parameters' own units."""
+        x = from_unbounded(self.center, self.lo, self.hi)
+        jac = (self.hi - self.lo) / ((x - self.lo) * (self.hi - x))
+        return x, self.cov / np.outer(jac, jac)
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         """``n`` parameter vectors (rows), in the parameters' own units."""
@@ -218,8 +242,12 @@ class Posterior:
 
     @classmethod
     def load(cls, data: dict[str, object]) -> "Posterior":
-        return cls(tuple(data["names"]), *(np.array(data[k], float)  # type: ignore[arg-type]
+        """A dumped posterior; one written with the delta method at a bound (before
+        ``INWARD``) is re-expanded inside the bounds, so its draws do not pile on them."""
+        post = cls(tuple(data["names"]), *(np.array(data[k], float)  # type: ignore[arg-type]
                                            for k in ("lo", "hi", "center", "cov")))
+        x, cov = post.original()
+        return cls.normal(post.names, post.lo, post.hi, x, cov)
 
 
 def draw_parameters(fits: Sequence[AgencyFit], n: int, seed: int) -> list[dict[str, float]]:
