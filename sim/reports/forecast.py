@@ -128,8 +128,7 @@ def _verdict_row(t: UnTarget, r: dict[str, Any] | None, horizon: int) -> tuple[l
         return [name, "not modelled", "—", "Denmark sends no formed police units", "—", "—"], ""
     if r is None or r["p50"] is None:
         why = (f"after the horizon ({horizon})" if t.year > horizon else
-               "nobody in the group: the scenario holds no posts there that year (see the "
-               "scenario's posts and their source in the provenance)")
+               "no posts that year (see the provenance)")
         return [name, "not measurable", "—", why, "—", "—"], ""
     group = r["total_p50"]
     needed = (f"{r['women_needed']} of {group_size(t.series, group)}"

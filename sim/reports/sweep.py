@@ -10,6 +10,8 @@ The page is self-contained (``sim.reports.page``).
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Any
 
 import numpy as np
@@ -300,7 +302,8 @@ def _discovery(page: Page, plan: Plan, oa: OutputAnalysis) -> None:
 
 def _response(page: Page, plan: Plan, oa: OutputAnalysis) -> None:
     keys, spec = plan.sweep.keys, plan.sweep.spec
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)   # a point with no value: NaN
         mean = np.nanmean(oa.y, axis=1) if oa.y.size else np.array([])
     pts = plan.points
     label = f"mean share, {oa.output.year}"

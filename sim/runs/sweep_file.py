@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, ValidationError,
+                      field_validator, model_validator)
 
 from sim.model.series import BY_ID
 from sim.scenario.dated import parse_date
@@ -47,7 +48,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-Value = bool | Finite | dt.date | str     # bool first: a TOML true stays a boolean
+def _finite(v: Any) -> Any:
+    """NaN and inf are refused as such (not as "not a boolean, a date or a string")."""
+    if isinstance(v, float) and not math.isfinite(v):
+        raise ValueError(f"{v} is not a finite number")
+    return v
+
+
+# bool first: a TOML true stays a boolean
+Value = Annotated[bool | Finite | dt.date | str, BeforeValidator(_finite)]
 
 
 def is_number(v: Any) -> bool:
