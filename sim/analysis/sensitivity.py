@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import warnings
 import io
-from contextlib import contextmanager, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -418,8 +418,10 @@ def salib_delta(plan: Plan, y: np.ndarray, seed: int) -> list[SalibIndex]:
     ok = np.isfinite(f)
     if ok.sum() < 10 or np.var(f[ok]) <= 0:
         return []
-    # SALib prints notes (bin merges, a "balanced" variant too small for its bins) to stdout.
-    with _quiet(), warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+    # SALib prints notes (bin merges, a "balanced" variant too small for its bins) to stdout
+    # and stderr.
+    with _quiet(), warnings.catch_warnings(), redirect_stdout(io.StringIO()), \
+            redirect_stderr(io.StringIO()):
         warnings.simplefilter("ignore")
         res = delta.analyze(_problem(plan, x[ok]), x[ok], f[ok], num_resamples=SALIB_RESAMPLES,
                             conf_level=CONFIDENCE, seed=seed, method="all")
