@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Iterator
 
 import numpy as np
@@ -73,6 +74,9 @@ class Agency:
     """Shared machinery; subclasses say what the stages are and how people enter."""
 
     name: str
+    #: The upper stage whose posts are filled by appointment: (stage, the stages it is filled
+    #: from, the field of the Careers block holding its posts).
+    appointed: tuple[str, tuple[str, ...], str]
 
     def __init__(self, scenario: Scenario, replication: int):
         self.scenario = scenario
@@ -119,9 +123,26 @@ class Agency:
     def destinations(self) -> Iterator[tuple[Destination, Posts]]:
         raise NotImplementedError
 
+    @property
+    def careers_block(self) -> Careers:
+        return getattr(self.scenario, self.name).careers
+
     def appointments(self, month: int) -> tuple[Appointment, ...]:
-        """The upper stages filled by appointment (none where promotion is a rate)."""
-        return ()
+        """The upper stage filled by appointment at ``month`` (none where it has no posts and
+        promotion is a rate)."""
+        to, sources, field = self.appointed
+        c = self.careers_block
+        posts = getattr(c, field).at(month)
+        if posts <= 0:
+            return ()
+        return (Appointment(self.s(to), tuple(self.s(x) for x in sources), int(round(posts)),
+                            c.promotion_min_years * 12, c.women_promotion_ratio.at(month),
+                            c.women_appointment_share.at(month)),)
+
+    def appointed_edges(self, month: int) -> dict[str, tuple[float, float, float]]:
+        """Promotion edges left to appointments (for :meth:`base_rules`): no hazard."""
+        return {self.stages[i]: (0.0, 1.0, np.inf) for a in self.appointments(month)
+                for i in a.sources}
 
     def posts(self, month: int) -> dict[int, float]:
         """Posts of the stages entered from a fixed-length stage (conscripts' next stage)."""
@@ -164,11 +185,11 @@ class Agency:
         cap = np.full(len(self.stages), np.inf)
         r = self.roster
         y = max(0, r.year_index(month) - 1)
+        gap = (12 / self.completions_per_year(month)) / 2
         for stage, n in posts.items():
             if n <= 0:
                 continue
             moves = r.transitions[y, stage + 1].sum() - r.transitions[y, stage + 1, stage + 1].sum()
-            gap = (12 / self.completions_per_year(month)) / 2
             cap[stage] = max(0.0, round(n) - r.heads[stage].sum() + moves / 12 * gap)
         return cap
 
@@ -189,12 +210,6 @@ class Agency:
                                             a.women_share, self.rng["promotion"])]
         r.move(chosen, a.to, month, month - 1, self.rng["attrition"], self.rng["promotion"])
         self.person_events += len(chosen)
-
-    def appointment(self, c: Careers, month: int, to: str, sources: tuple[str, ...],
-                    posts: float) -> Appointment:
-        return Appointment(self.s(to), tuple(self.s(x) for x in sources), int(round(posts)),
-                           c.promotion_min_years * 12, c.women_promotion_ratio.at(month),
-                           c.women_appointment_share.at(month))
 
     def census(self, month: int) -> None:
         i = month - self.start
@@ -243,15 +258,13 @@ class Agency:
             # Still abroad after this month's rotations: deployed in the new year too.
             deployment.carry_over(self.roster, month, self.deployed, self.deployed_any)
 
-    @property
+    @cached_property
     def _ready(self) -> np.ndarray:
         """Months in stage before a first deployment, per code (training)."""
-        if not hasattr(self, "_ready_codes"):
-            months = np.zeros(2 * len(self.stages) + 1)
-            for stage, m in self.training().items():
-                months[2 * self.s(stage): 2 * self.s(stage) + 2] = m
-            self._ready_codes = months
-        return self._ready_codes
+        months = np.zeros(2 * len(self.stages) + 1)
+        for stage, m in self.training().items():
+            months[2 * self.s(stage): 2 * self.s(stage) + 2] = m
+        return months
 
     def _eligible_codes(self, stages: tuple[int, ...]) -> np.ndarray:
         ok = np.zeros(2 * len(self.stages) + 1, bool)
@@ -282,8 +295,13 @@ class Agency:
             in_post = int(self.stock[month - self.start, stage].sum())
             n += max(0, int(round(posts)) - in_post)
         if n:
-            women = int(self.rng["recruitment"].binomial(n, rec.women_share.at(month)))
-            self.enter(women, n - women, stage, month)
+            self.admit(n, rec.women_share.at(month), stage, month)
+
+    def admit(self, n: int, women_share: float, stage: int, month: int,
+              stream: str = "recruitment", until: float = np.inf) -> slice:
+        """``n`` newcomers to ``stage``, women among them binomial with ``women_share``."""
+        women = int(self.rng[stream].binomial(n, women_share))
+        return self.enter(women, n - women, stage, month, until=until)
 
     def call_up(self, c: Conscription, stage: int, month: int) -> None:
         """A conscription intake, if this is an intake month."""
@@ -396,6 +414,7 @@ def _month(day) -> int:
 
 class ArmedForcesAgency(Agency):
     name = AF
+    appointed = ("leader", ("rank_and_file",), "establishment_leaders")
 
     @property
     def p(self) -> ArmedForces:
@@ -419,19 +438,12 @@ class ArmedForcesAgency(Agency):
         c, k = self.p.careers, self.p.conscription
         t = self.base_rules(c, month, {"rank_and_file": c.attrition_rank_and_file.at(month),
                                        "leader": c.attrition_leaders.at(month)},
-                            {"rank_and_file": "leader"},
-                            _appointed(c, c.establishment_leaders.at(month), "rank_and_file"))
+                            {"rank_and_file": "leader"}, self.appointed_edges(month))
         service = k.service_months.at(month)
         self.dropout(t, "conscript", k.dropout_men.at(month), k.dropout_women.at(month), service)
         return self.finish_rules(t, c, {"conscript": (
             "rank_and_file", service, k.continuation_men.at(month),
             k.continuation_women.at(month))})
-
-    def appointments(self, month: int) -> tuple[Appointment, ...]:
-        c = self.p.careers
-        posts = c.establishment_leaders.at(month)
-        return (self.appointment(c, month, "leader", ("rank_and_file",), posts),) \
-            if posts > 0 else ()
 
     def posts(self, month: int) -> dict[int, float]:
         return {self.s("rank_and_file"): self.p.recruitment.establishment.at(month)}
@@ -454,6 +466,7 @@ class ArmedForcesAgency(Agency):
 
 class DemaAgency(Agency):
     name = DEMA
+    appointed = ("manager", ("uniformed", "civilian"), "establishment_managers")
     STAFF = ("uniformed", "civilian", "manager")
 
     @property
@@ -486,18 +499,11 @@ class DemaAgency(Agency):
                                        "manager": c.attrition_managers.at(month),
                                        "external": 0.0},
                             {"uniformed": "manager", "civilian": "manager"},
-                            _appointed(c, c.establishment_managers.at(month), "uniformed",
-                                       "civilian"))
+                            self.appointed_edges(month))
         service = k.service_months.at(month)
         self.dropout(t, "conscript", k.dropout_men.at(month), k.dropout_women.at(month), service)
         return self.finish_rules(t, c, {"conscript": (
             "uniformed", service, k.continuation_men.at(month), k.continuation_women.at(month))})
-
-    def appointments(self, month: int) -> tuple[Appointment, ...]:
-        c = self.p.careers
-        posts = c.establishment_managers.at(month)
-        return (self.appointment(c, month, "manager", ("uniformed", "civilian"), posts),) \
-            if posts > 0 else ()
 
     def posts(self, month: int) -> dict[int, float]:
         return {self.s("uniformed"): self.p.uniformed_recruitment.establishment.at(month)}
@@ -510,12 +516,12 @@ class DemaAgency(Agency):
         self.recruit("uniformed", self.p.uniformed_recruitment, self.s("uniformed"), month)
         self.recruit("civilian", self.p.civilian_recruitment, self.s("civilian"), month)
         pool = self.p.pool
-        n = self.per_month("external", pool.external_recruits.at(month))
-        members = int(self.pool_stock[month - self.start].sum())
-        n += max(0, int(round(pool.size.at(month))) - members - n)
+        # The fixed recruits, or more where the pool is short of its size.
+        n = max(self.per_month("external", pool.external_recruits.at(month)),
+                int(round(pool.size.at(month))) - int(self.pool_stock[month - self.start].sum()))
         if n:
-            women = int(self.rng["pool"].binomial(n, pool.external_women_share.at(month)))
-            rows = self.enter(women, n - women, self.s("external"), month)
+            rows = self.admit(n, pool.external_women_share.at(month), self.s("external"), month,
+                              stream="pool")
             self.roster.pool[rows] = True
 
     def pool_step(self, month: int) -> None:
@@ -543,6 +549,7 @@ class DemaAgency(Agency):
 
 class PoliceAgency(Agency):
     name = POLICE
+    appointed = ("leader", ("officer",), "establishment_leaders")
 
     @property
     def p(self) -> Police:
@@ -573,32 +580,23 @@ class PoliceAgency(Agency):
                                        "civilian": c.attrition_civilians.at(month),
                                        "cadet": k.attrition.at(month)},
                             {"officer": "leader", "cadet": "student"},
-                            {**_appointed(c, c.establishment_leaders.at(month), "officer"),
-                             "cadet": (k.to_academy_rate.at(month), 1.0,
-                                       k.course_months)})
+                            {**self.appointed_edges(month),
+                             "cadet": (k.to_academy_rate.at(month), 1.0, k.course_months)})
         months = a.student_months.at(month)
         self.dropout(t, "student", a.dropout_men.at(month), a.dropout_women.at(month), months)
         return self.finish_rules(t, c, {"student": ("officer", months, 1.0, 1.0)})
-
-    def appointments(self, month: int) -> tuple[Appointment, ...]:
-        c = self.p.careers
-        posts = c.establishment_leaders.at(month)
-        return (self.appointment(c, month, "leader", ("officer",), posts),) \
-            if posts > 0 else ()
 
     def intake(self, month: int) -> None:
         a, k = self.p.academy, self.p.cadets
         if month % 12 in conscription.intake_months(a.intakes_per_year):
             n = self.per_month("academy", a.intake.at(month), 1 / a.intakes_per_year)
             n += self.admissions_gap(month)
-            women = int(self.rng["recruitment"].binomial(n, a.women_share.at(month)))
-            self.enter(women, n - women, self.s("student"), month,
+            self.admit(n, a.women_share.at(month), self.s("student"), month,
                        until=month + a.student_months.at(month))
         if month % 12 in conscription.intake_months(k.intakes_per_year, first=2):
             n = self.per_month("cadets", k.intake.at(month), 1 / k.intakes_per_year)
             if n:
-                women = int(self.rng["recruitment"].binomial(n, k.women_share.at(month)))
-                self.enter(women, n - women, self.s("cadet"), month)
+                self.admit(n, k.women_share.at(month), self.s("cadet"), month)
         self.recruit("civilian", self.p.civilian_recruitment, self.s("civilian"), month)
 
     def admissions_gap(self, month: int) -> int:
@@ -623,11 +621,6 @@ class PoliceAgency(Agency):
         eligible = self._eligible_codes((self.s("officer"), self.s("leader")))
         for i, name in enumerate(self.dest_names):
             yield Destination(name, i, eligible), getattr(d, name)
-
-
-def _appointed(c: Careers, posts: float, *sources: str) -> dict[str, tuple[float, float, float]]:
-    """Promotion edges left to appointments: no hazard where the upper stage has posts."""
-    return {s: (0.0, 1.0, np.inf) for s in sources} if posts > 0 else {}
 
 
 AGENCY_CLASSES: dict[str, type[Agency]] = {AF: ArmedForcesAgency, DEMA: DemaAgency,
