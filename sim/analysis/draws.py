@@ -172,7 +172,7 @@ class ParameterDraws:
         """Read the fitted file's ``[meta.posterior]`` and its config; a malformed posterior
         is an InputError naming the fitted file and the key."""
         if isinstance(fitted, (str, Path)):
-            fitted = Fitted(Path(fitted).resolve(), _parameters(Path(fitted)))
+            fitted = loading.read_fitted(Path(fitted))
         if fitted is None or fitted.file is None:
             return cls(None, {}, None, {}, {}, assumptions(),
                        ["no calibration file: only the stated assumptions are drawn"])
@@ -330,13 +330,6 @@ def pinned_keys(path: Path | str, scenario: Scenario) -> set[str]:
     for _, data in loading.scenario_layers(Path(path), calibrated=False):
         out |= {k for k, _ in leaves(data) if k not in ("name", "description", "meta")}
     return out
-
-
-def _parameters(path: Path) -> dict[str, Any]:
-    params = read_toml(path).get("parameters", {})
-    if not isinstance(params, dict):
-        raise InputError(path, "parameters", "must be a table")
-    return params
 
 
 def _posterior(path: Path, key: str, agency: str, data: Any, known: Mapping[str, Any]

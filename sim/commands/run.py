@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from sim.commands.options import add_backend_options, backend_from_args, positive, seed_arg
 from sim.scenario.loading import (Fitted, InputError, authoring_warnings, fitted_parameters,
-                                  input_error, load_scenario, output_dir)
+                                  input_error, load_scenario, output_dir, read_fitted)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -123,8 +123,6 @@ def scenario_fitted(path: str | Path, scenario: Scenario) -> Fitted:
     """The calibration a scenario uses; for a resolved scenario (``scenario.toml`` of an
     output folder, which names no calibration) the fitted file its run drew from, recorded in
     ``[meta.uncertainty]``, so that rerunning it draws the same parameters."""
-    from sim.analysis.draws import _parameters
-
     fitted = fitted_parameters(path)
     recorded = scenario.meta.get("uncertainty", {}) if isinstance(scenario.meta, dict) else {}
     file = recorded.get("fitted") if isinstance(recorded, dict) else None
@@ -132,7 +130,7 @@ def scenario_fitted(path: str | Path, scenario: Scenario) -> Fitted:
         target = Path(file)
         if not target.is_file():
             raise InputError(path, "meta.uncertainty.fitted", f"no such file: {file}")
-        return Fitted(target.resolve(), _parameters(target))
+        return read_fitted(target)
     return fitted
 
 

@@ -201,12 +201,16 @@ def _fitted(chain: list[tuple[Path, dict[str, Any]]]) -> list[tuple[Path, dict[s
             fitted_path = path.parent / ref
             if not _is_file(fitted_path):
                 raise InputError(path, "calibration", f"no such file: {ref}")
-            fitted = read_toml(fitted_path)
-            params = fitted.get("parameters", {})
-            if not isinstance(params, dict):
-                raise InputError(fitted_path, "parameters", "must be a table")
-            return [(fitted_path.resolve(), params)]
+            return [(fitted_path.resolve(), read_fitted(fitted_path).values)]
     return []
+
+
+def read_fitted(path: Path) -> "Fitted":
+    """A calibration file's fitted parameters (its ``[parameters]`` table), checked."""
+    params = read_toml(path).get("parameters", {})
+    if not isinstance(params, dict):
+        raise InputError(path, "parameters", "must be a table")
+    return Fitted(path.resolve(), params)
 
 
 def scenario_layers(path: Path, calibrated: bool = True) -> list[tuple[Path, dict[str, Any]]]:
