@@ -25,7 +25,7 @@ from typing import Iterator
 
 import numpy as np
 
-from sim.model import careers, conscription, deployment
+from sim.model import careers, conscription, deployment, kernels
 from sim.model.careers import CareerRules
 from sim.scenario.dated import Dated
 from sim.model.roster import GONE, Roster
@@ -88,7 +88,7 @@ class Agency:
         self.dest_names = DESTINATIONS[self.name]
         self.rng = streams(scenario.seed, replication, self.name)
         self.roster = Roster(len(self.stages), len(self.dest_names), self.first_year,
-                             self.n_years)
+                             self.n_years, kernels.load())
         n_months = self.end - self.start + 1
         self.stock = np.zeros((n_months, len(self.stages), 2), np.int64)
         self.pool_stock = np.zeros((n_months, 2), np.int64)
@@ -99,7 +99,7 @@ class Agency:
         self.person_events = 0
         self.clocks = careers.Clocks()
         self._rules: CareerRules | None = None
-        self._rule_changes = change_months(self.rule_blocks())
+        self._rule_changes = change_months(self.rule_levers())
         self._carry: dict[str, float] = {}
 
     def s(self, stage: str) -> int:
@@ -113,8 +113,9 @@ class Agency:
     def rules(self, month: int) -> CareerRules:
         raise NotImplementedError
 
-    def rule_blocks(self) -> tuple[Section, ...]:
-        """The scenario blocks whose levers :meth:`rules` reads."""
+    def rule_levers(self) -> tuple[Dated, ...]:
+        """The dated levers :meth:`rules` reads: the rules are rebuilt only when one of them
+        takes a new value (``tests/test_kernels.py`` checks that no other lever moves them)."""
         raise NotImplementedError
 
     def intake(self, month: int) -> None:
@@ -159,7 +160,7 @@ class Agency:
     # -- shared steps --------------------------------------------------------------------------
 
     def careers_step(self, month: int) -> None:
-        before = self.roster.transitions.sum()
+        before = self.roster.moved
         # The tick at ``month`` covers the month just ended: the levers in force then apply.
         if self._rules is None or month - 1 in self._rule_changes:
             self._rules = self.rules(month - 1)
@@ -170,7 +171,7 @@ class Agency:
             self.appoint(a, month)
         y = self.roster.year_index(month - 1)
         self.completed[y] += events.completed
-        self.person_events += int(self.roster.transitions.sum() - before)
+        self.person_events += self.roster.moved - before
 
     def capacity(self, month: int) -> np.ndarray | None:
         """Open places for those finishing a fixed stage, per stage (inf where unlimited).
@@ -202,12 +203,21 @@ class Agency:
         vacancies = a.posts - int(r.heads[a.to].sum())
         if vacancies <= 0:
             return
-        eligible = np.flatnonzero(self._eligible_codes(a.sources)[r.code[: r.n]])
-        eligible = eligible[month - r.since[eligible] >= a.min_months]
+        if r.k is not None:
+            eligible = r.k.appointable(r.n, float(month), float(a.min_months),
+                                       self._eligible_codes(a.sources), r.code, r.since)
+        else:
+            eligible = np.flatnonzero(self._eligible_codes(a.sources)[r.code[: r.n]])
+            eligible = eligible[month - r.since[eligible] >= a.min_months]
         if len(eligible) == 0:
             return
-        chosen = eligible[deployment.select(r.woman[eligible], vacancies, a.women_weight,
-                                            a.women_share, self.rng["promotion"])]
+        if r.k is not None:
+            chosen = r.k.select_rows(eligible, r.woman, vacancies, float(a.women_weight),
+                                     deployment.nan_if_none(a.women_share),
+                                     self.rng["promotion"])
+        else:
+            chosen = eligible[deployment.select(r.woman[eligible], vacancies, a.women_weight,
+                                                a.women_share, self.rng["promotion"])]
         r.move(chosen, a.to, month, month - 1, self.rng["attrition"], self.rng["promotion"])
         self.person_events += len(chosen)
 
@@ -216,11 +226,14 @@ class Agency:
         r = self.roster
         self.stock[i] = r.heads
         n = r.n
-        if self.name == DEMA:
+        if r.k is not None:
+            r.k.census(n, self.name == DEMA, r.woman, r.stage, r.dest, r.pool, self.posted[i],
+                       self.pool_stock[i])
+        elif self.name == DEMA:
             members = r.pool[:n] & (r.stage[:n] != GONE)
             self.pool_stock[i] = np.bincount(r.woman[:n][members], minlength=2)
         away = r.dest[:n] >= 0
-        if away.any():
+        if r.k is None and away.any():
             idx = r.dest[:n][away].astype(np.int64) * 2 + r.woman[:n][away]
             self.posted[i] = np.bincount(idx, minlength=2 * len(self.dest_names)).reshape(-1, 2)
         if month % 12 == 0 and 4 * (r.n - int(r.heads.sum())) > r.n:
@@ -229,9 +242,11 @@ class Agency:
     def deploy(self, month: int) -> None:
         """Rotations due this month: all come home first, then the new rotations are drawn."""
         block = self.deployment_block
-        due = [(d, p) for d, p in self.destinations()
+        due = [(d, p) for d, p in self._destinations
                if not (month % 12 - (p.first_month - 1)) % p.rotation_months]
-        if due:
+        if due and self.roster.k is not None:
+            self._rotate_compiled(due, month)
+        elif due:
             rest = block.rest_months.at(month)
             for dest, p in due:
                 own = p.rest_months.at(month)
@@ -257,6 +272,31 @@ class Agency:
         if month % 12 == 0:
             # Still abroad after this month's rotations: deployed in the new year too.
             deployment.carry_over(self.roster, month, self.deployed, self.deployed_any)
+
+    def _rotate_compiled(self, due: list[tuple[Destination, Posts]], month: int) -> None:
+        """:meth:`deploy`'s rotations with the kernels: who may go is read afresh for each
+        destination, which is the reference's mask less those sent earlier this month."""
+        block, r = self.deployment_block, self.roster
+        rest = block.rest_months.at(month)
+        for dest, p in due:
+            own = p.rest_months.at(month)
+            deployment.send_home(r, dest.index, month, rest if own is None else own)
+        weight = block.women_selection_weight.at(month)
+        for dest, p in due:
+            candidates = r.k.candidates(r.n, float(month), self.name == DEMA,
+                                        float(p.min_years_in_stage * 12), dest.eligible,
+                                        self._ready, r.dest, r.rest_until, r.pool, r.code,
+                                        r.since)
+            rotation = deployment.Rotation(dest.index, int(round(p.positions.at(month))),
+                                           weight, p.target_share.at(month), dest.eligible)
+            self.person_events += deployment.send(r, rotation, None, candidates, month,
+                                                  self.rng["deployment"], self.deployed,
+                                                  self.deployed_any)
+
+    @cached_property
+    def _destinations(self) -> tuple[tuple[Destination, Posts], ...]:
+        """The destinations and their posts (built once: the scenario does not change)."""
+        return tuple(self.destinations())
 
     @cached_property
     def _ready(self) -> np.ndarray:
@@ -390,21 +430,23 @@ class Agency:
         tables["attrition"][2 * i + 1] = careers.dropout_hazard(p_women, months)
 
 
-def change_months(blocks: tuple[Section, ...]) -> frozenset[int]:
-    """Ticks at which any dated lever of the blocks can take a new value."""
+def dated_fields(block: Section) -> tuple[Dated, ...]:
+    """Every dated lever of a scenario block."""
+    return tuple(v for v in (getattr(block, name) for name in type(block).model_fields)
+                 if isinstance(v, Dated))
+
+
+def change_months(levers: tuple[Dated, ...]) -> frozenset[int]:
+    """Ticks at which any of the dated levers can take a new value."""
     months: set[int] = set()
-    for block in blocks:
-        for name in type(block).model_fields:
-            value = getattr(block, name)
-            if not isinstance(value, Dated):
+    for value in levers:
+        pts = value.points
+        for i, p in enumerate(pts):
+            if p.month == float("-inf"):
                 continue
-            pts = value.points
-            for i, p in enumerate(pts):
-                if p.month == float("-inf"):
-                    continue
-                months.add(math.ceil(p.month))
-                if p.linear and i + 1 < len(pts):
-                    months.update(range(math.ceil(p.month), math.ceil(pts[i + 1].month) + 1))
+            months.add(math.ceil(p.month))
+            if p.linear and i + 1 < len(pts):
+                months.update(range(math.ceil(p.month), math.ceil(pts[i + 1].month) + 1))
     return frozenset(months)
 
 
@@ -431,8 +473,10 @@ class ArmedForcesAgency(Agency):
         self.populate_stage(self.s("leader"), i.leaders, i.women_share_leaders,
                             i.mean_tenure_years)
 
-    def rule_blocks(self) -> tuple[Section, ...]:
-        return self.p.careers, self.p.conscription
+    def rule_levers(self) -> tuple[Dated, ...]:
+        k = self.p.conscription
+        return (*dated_fields(self.p.careers), k.service_months, k.dropout_men, k.dropout_women,
+                k.continuation_men, k.continuation_women)
 
     def rules(self, month: int) -> CareerRules:
         c, k = self.p.careers, self.p.conscription
@@ -488,8 +532,10 @@ class DemaAgency(Agency):
                                    i.women_share_pool_external, i.mean_tenure_years)
         self.roster.pool[rows] = True
 
-    def rule_blocks(self) -> tuple[Section, ...]:
-        return self.p.careers, self.p.conscription, self.p.pool
+    def rule_levers(self) -> tuple[Dated, ...]:
+        k = self.p.conscription
+        return (*dated_fields(self.p.careers), k.service_months, k.dropout_men, k.dropout_women,
+                k.continuation_men, k.continuation_women)
 
     def rules(self, month: int) -> CareerRules:
         c, k = self.p.careers, self.p.conscription
@@ -527,7 +573,19 @@ class DemaAgency(Agency):
     def pool_step(self, month: int) -> None:
         """Staff join the pool; members withdraw (not while posted), external ones from DEMA."""
         pool, r, n = self.p.pool, self.roster, self.roster.n
-        staff = self._eligible_codes(tuple(self.s(s) for s in self.STAFF))[r.code[:n]]
+        if r.k is not None:
+            u = self.rng["pool"].random(n)
+            rate = pool.staff_join_rate.at(month)
+            join = 1 - np.exp(-rate / 12 * np.array([1.0, pool.women_join_ratio.at(month)]))
+            leave = 1 - np.exp(-pool.leave_rate.at(month) / 12)
+            gone = r.k.pool_turnover(n, u, join, float(leave), self._staff_codes,
+                                     self.s("external"), r.woman, r.stage, r.code, r.dest,
+                                     r.pool)
+            if len(gone):
+                r.remove(gone, month)
+                self.person_events += len(gone)
+            return
+        staff = self._staff_codes[r.code[:n]]
         join = 1 - np.exp(-pool.staff_join_rate.at(month) / 12
                           * np.where(r.woman[:n], pool.women_join_ratio.at(month), 1.0))
         leave = 1 - np.exp(-pool.leave_rate.at(month) / 12)
@@ -539,6 +597,10 @@ class DemaAgency(Agency):
         if len(gone):
             r.remove(gone, month)
             self.person_events += len(gone)
+
+    @cached_property
+    def _staff_codes(self) -> np.ndarray:
+        return self._eligible_codes(tuple(self.s(s) for s in self.STAFF))
 
     def destinations(self):
         d = self.p.deployment
@@ -570,8 +632,10 @@ class PoliceAgency(Agency):
                 ("civilian", i.civilians, i.women_share_civilians, i.mean_tenure_years)):
             self.populate_stage(self.s(stage), total, share, years)
 
-    def rule_blocks(self) -> tuple[Section, ...]:
-        return self.p.careers, self.p.academy, self.p.cadets
+    def rule_levers(self) -> tuple[Dated, ...]:
+        a, k = self.p.academy, self.p.cadets
+        return (*dated_fields(self.p.careers), a.student_months, a.dropout_men, a.dropout_women,
+                k.attrition, k.to_academy_rate)
 
     def rules(self, month: int) -> CareerRules:
         c, a, k = self.p.careers, self.p.academy, self.p.cadets

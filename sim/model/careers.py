@@ -71,18 +71,41 @@ class Clocks:
         ``capacity`` (per stage; inf = open) is how many people a stage takes from those who
         finish a fixed stage and want to go on: the rest leave.
         """
+        rebase_all = rules is not self.last and not _same(self.last, rules)
+        if rebase_all:
+            self.last = rules     # new rules from this tick: everyone's hazards are recomputed
+        if roster.k is not None:
+            return self._step_compiled(roster, rules, month, rebase_all, attrition, promotion,
+                                       continuation, capacity)
         n = roster.n
-        if rules is not self.last and not _same(self.last, rules):
-            # New rules from this tick: everyone's hazards are recomputed now.
+        if rebase_all:
             alive = np.flatnonzero(roster.stage[:n] != GONE)
             _rebase(roster, alive, month - 1)
             roster.review[alive] = month
-            self.last = rules
         due = np.flatnonzero(roster.review[:n] <= month)
         if len(due):
             _rebase(roster, due, month - 1)
             _advance(roster, rules, due, month, attrition, promotion)
-        return CareerEvents(_complete(roster, rules, due, month, attrition, promotion,
+        done = due[(roster.until[due] <= month) & (roster.stage[due] != GONE)]
+        return CareerEvents(_complete(roster, rules, done, month, attrition, promotion,
+                                      continuation, capacity))
+
+    @staticmethod
+    def _step_compiled(roster: Roster, rules: CareerRules, month: int, rebase_all: bool,
+                       attrition: np.random.Generator, promotion: np.random.Generator,
+                       continuation: np.random.Generator,
+                       capacity: np.ndarray | None) -> CareerEvents:
+        """:meth:`step` with the scan in one kernel (``kernels.careers_scan``); the same
+        removals, promotions and completions follow, drawing in the same order."""
+        r = roster
+        exits, promoted, done = r.k.careers_scan(
+            r.n, float(month), rebase_all, r.stage, r.code, r.since, r.until, r.e_exit,
+            r.h_exit, r.e_prom, r.h_prom, r.t_ref, r.r_exit, r.r_prom, r.review,
+            rules.attrition, rules.promotion, rules.promotion_min, rules.early_attrition,
+            float(rules.early_months), float(rules.early_multiplier))
+        r.remove(exits, month - 1)
+        _promote(r, rules, promoted, month, attrition, promotion)
+        return CareerEvents(_complete(r, rules, done, month, attrition, promotion,
                                       continuation, capacity))
 
 
@@ -128,7 +151,12 @@ def _advance(roster: Roster, rules: CareerRules, rows: np.ndarray, month: int,
     roster.t_ref[kept] = month
     _schedule(roster, rules, kept, month)
     roster.remove(rows[fired_e], month - 1)
-    promoted = rows[fired_p]
+    _promote(roster, rules, rows[fired_p], month, attrition, promotion)
+
+
+def _promote(roster: Roster, rules: CareerRules, promoted: np.ndarray, month: int,
+             attrition: np.random.Generator, promotion: np.random.Generator) -> None:
+    """Move those whose promotion clock ran out into their target stage."""
     if len(promoted):
         targets = rules.promotion_to[roster.stage[promoted]]
         for target in _distinct(targets):
@@ -162,16 +190,16 @@ def _schedule(roster: Roster, rules: CareerRules, rows: np.ndarray, month: int) 
     roster.review[rows] = nxt
 
 
-def _complete(roster: Roster, rules: CareerRules, due: np.ndarray, month: int,
+def _complete(roster: Roster, rules: CareerRules, done: np.ndarray, month: int,
               attrition: np.random.Generator, promotion: np.random.Generator,
               rng: np.random.Generator, capacity: np.ndarray | None = None) -> np.ndarray:
-    """Fixed-length stages that end now: go on with the continuation probability, or leave.
+    """Fixed-length stages that end now (``done``): go on with the continuation probability,
+    or leave.
 
     Those who want to go on take the next stage's open places (``capacity``), chosen at
     random when they are more than the places; the others leave. Only people due for review
     can be ending a stage: their review tick is never later than the end of their stage.
     """
-    done = due[(roster.until[due] <= month) & (roster.stage[due] != GONE)]
     completed = np.zeros((roster.n_stages, 2), np.int64)
     if len(done) == 0:
         return completed

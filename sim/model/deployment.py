@@ -35,10 +35,10 @@ class Rotation:
 def select(woman: np.ndarray, k: int, women_weight: float, target_share: float | None,
            rng: np.random.Generator) -> np.ndarray:
     """Indices into ``woman`` of the ``k`` people selected."""
-    women = np.flatnonzero(woman)
-    men = np.flatnonzero(~woman)
     if k >= len(woman):
         return np.arange(len(woman))
+    women = np.flatnonzero(woman)
+    men = np.flatnonzero(~woman)
     if target_share is None:
         k_w = women_drawn(len(women), len(men), k, women_weight, rng)
     else:
@@ -95,6 +95,10 @@ def women_drawn(n_w: int, n_m: int, k: int, weight: float, rng: np.random.Genera
 
 def send_home(roster: Roster, destination: int, month: int, rest_months: float) -> None:
     """Everyone at the destination comes home and starts their rest period."""
+    if roster.k is not None:
+        roster.k.send_home(roster.n, destination, float(month + rest_months), roster.dest,
+                           roster.rest_until)
+        return
     home = np.flatnonzero(roster.dest[: roster.n] == destination)
     roster.dest[home] = NOWHERE
     roster.rest_until[home] = month + rest_months
@@ -110,10 +114,19 @@ def available(roster: Roster, month: int, pool_only: bool) -> np.ndarray:
     return ok
 
 
-def send(roster: Roster, r: Rotation, free: np.ndarray, candidates: np.ndarray, month: int,
-         rng: np.random.Generator, deployed: np.ndarray, deployed_any: np.ndarray) -> int:
+def send(roster: Roster, r: Rotation, free: np.ndarray | None, candidates: np.ndarray,
+         month: int, rng: np.random.Generator, deployed: np.ndarray,
+         deployed_any: np.ndarray) -> int:
     """Draw the next rotation among ``candidates`` (eligible rows) still free; they are no
-    longer free afterwards."""
+    longer free afterwards. With the compiled kernels ``candidates`` are the free ones already
+    (``kernels.candidates`` reads who is at home now) and ``free`` is None."""
+    if roster.k is not None:
+        chosen = roster.k.select_rows(candidates, roster.woman, int(r.positions), float(r.women_weight),
+                                      nan_if_none(r.target_share), rng)
+        roster.k.post(chosen, r.destination, roster.year_index(month), roster.woman,
+                      roster.dest, deployed, deployed_any, roster.dep_year, roster.dep_year_dest)
+        return len(chosen)
+    assert free is not None
     candidates = candidates[free[candidates]]
     chosen = candidates[select(roster.woman[candidates], r.positions, r.women_weight,
                                r.target_share, rng)]
@@ -121,6 +134,10 @@ def send(roster: Roster, r: Rotation, free: np.ndarray, candidates: np.ndarray, 
     free[chosen] = False
     count_year(roster, chosen, month, deployed, deployed_any)
     return len(chosen)
+
+
+def nan_if_none(share: float | None) -> float:
+    return float("nan") if share is None else float(share)
 
 
 def count_year(roster: Roster, rows: np.ndarray, month: int, deployed: np.ndarray,
@@ -142,5 +159,9 @@ def count_year(roster: Roster, rows: np.ndarray, month: int, deployed: np.ndarra
 def carry_over(roster: Roster, month: int, deployed: np.ndarray,
                deployed_any: np.ndarray) -> None:
     """On 1 January, those still abroad count as deployed in the new year."""
+    if roster.k is not None:
+        roster.k.carry_over(roster.n, roster.year_index(month), roster.woman, roster.dest,
+                            deployed, deployed_any, roster.dep_year, roster.dep_year_dest)
+        return
     rows = np.flatnonzero(roster.dest[: roster.n] != NOWHERE)
     count_year(roster, rows, month, deployed, deployed_any)

@@ -11,6 +11,8 @@ is "outside the agency"), which is what stocks reconcile against.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 GONE = -1
@@ -20,7 +22,9 @@ NOWHERE = -1
 class Roster:
     """Struct-of-arrays population with stable rows between compactions."""
 
-    def __init__(self, n_stages: int, n_destinations: int, first_year: int, n_years: int):
+    def __init__(self, n_stages: int, n_destinations: int, first_year: int, n_years: int,
+                 kernels: SimpleNamespace | None = None):
+        self.k = kernels         # compiled kernels (sim.model.kernels), or None: numpy
         self.n_stages = n_stages
         self.n_destinations = n_destinations
         self.gone_code = 2 * n_stages
@@ -29,6 +33,7 @@ class Roster:
         self._alloc(4096)
         self.transitions = np.zeros((n_years + 1, n_stages + 1, n_stages + 1, 2), np.int64)
         self.heads = np.zeros((n_stages, 2), np.int64)   # kept equal to counts()
+        self.moved = 0                                     # kept equal to transitions.sum()
 
     def _alloc(self, cap: int) -> None:
         def grow(old: np.ndarray | None, dtype, fill, shape=()) -> np.ndarray:
@@ -76,6 +81,10 @@ class Roster:
         if self.n + k > self.cap:
             self._alloc(max(2 * self.cap, self.n + k))
         rows = slice(self.n, self.n + k)
+        if self.k is not None:
+            self._add_compiled(rows, women, men, stage, month, attrition, promotion, until,
+                               since, count)
+            return rows
         self.n += k
         self.woman[rows] = np.arange(k) < women
         self.stage[rows] = stage
@@ -88,17 +97,47 @@ class Roster:
         self.pool[rows] = False
         self.dep_year[rows] = -1
         self.dep_year_dest[rows] = -1
+        self._count_entries(women, men, stage, month, count)
+        return rows
+
+    def _add_compiled(self, rows: slice, women: int, men: int, stage: int, month: float,
+                      attrition: np.random.Generator, promotion: np.random.Generator,
+                      until: float, since: np.ndarray | None, count: bool) -> None:
+        k = women + men
+        clock_exit = attrition.exponential(size=k)
+        clock_prom = promotion.exponential(size=k)
+        given = np.empty(0) if since is None else np.asarray(since, np.float64)
+        assert self.k is not None
+        self.k.add_rows(self.n, women, men, stage, float(month), float(until), float(month),
+                        given, clock_exit, clock_prom, self.woman, self.stage, self.code,
+                        self.since, self.until, self.e_exit, self.h_exit, self.e_prom,
+                        self.h_prom, self.t_ref, self.r_exit, self.r_prom, self.review,
+                        self.rest_until, self.dest, self.pool, self.dep_year, self.dep_year_dest)
+        self.n += k
+        self._count_entries(women, men, stage, month, count)
+
+    def _count_entries(self, women: int, men: int, stage: int, month: float,
+                       count: bool) -> None:
         self.heads[stage] += (men, women)
         if count:
             y = self.year_index(month)
             self.transitions[y, 0, stage + 1, 1] += women
             self.transitions[y, 0, stage + 1, 0] += men
-        return rows
+            self.moved += women + men
 
     def move(self, rows: np.ndarray, stage: int, month: float, event_month: float,
              attrition: np.random.Generator, promotion: np.random.Generator,
              until: float = np.inf) -> None:
         """Move people to another stage: fresh clocks, tenure in stage restarts."""
+        if self.k is not None:
+            clock_exit = attrition.exponential(size=len(rows))
+            clock_prom = promotion.exponential(size=len(rows))
+            self.moved += self.k.move_rows(rows, stage, float(month), float(until), clock_exit, clock_prom,
+                             self.gone_code, self.transitions[self.year_index(event_month)],
+                             self.heads, self.woman, self.stage, self.code, self.since,
+                             self.until, self.e_exit, self.h_exit, self.e_prom, self.h_prom,
+                             self.t_ref, self.r_exit, self.r_prom, self.review)
+            return
         self._count(rows, stage, event_month)
         self.stage[rows] = stage
         self.code[rows] = 2 * stage + self.woman[rows]
@@ -120,6 +159,12 @@ class Roster:
 
     def remove(self, rows: np.ndarray, event_month: float) -> None:
         """People leave the agency (attrition, dropout, end of service)."""
+        if self.k is not None:
+            self.moved += self.k.remove_rows(rows, self.gone_code, self.transitions[self.year_index(event_month)],
+                               self.heads, self.stage, self.code, self.e_exit, self.e_prom,
+                               self.until, self.review, self.r_exit, self.r_prom, self.dest,
+                               self.pool)
+            return
         self._count(rows, GONE, event_month)
         self.stage[rows] = GONE
         self.code[rows] = self.gone_code
@@ -138,6 +183,7 @@ class Roster:
         y = self.year_index(event_month)
         codes = self.code[rows]
         counts = np.bincount(codes, minlength=self.gone_code + 1)[: self.gone_code].reshape(-1, 2)
+        self.moved += int(counts.sum())
         self.transitions[y, 1:, to + 1, :] += counts
         self.heads -= counts
         if to != GONE:
