@@ -81,8 +81,12 @@ class Chart:
     def add_hline(self, y: float, line: dict[str, Any], row: int | None = None,
                   col: int | None = None, annotation: dict[str, Any] | None = None) -> None:
         """A horizontal rule across a subplot, labelled top left if ``annotation`` is given
-        (as ``go.Figure.add_hline(annotation_position="top left")``)."""
+        (as ``go.Figure.add_hline(annotation_position="top left")``); like it, none on a
+        subplot that has no trace."""
         x, yr = self.axis_names(row, col) if row is not None and col is not None else ("x", "y")
+        if row is not None and not any(t.get("xaxis") == x and t.get("yaxis") == yr
+                                       for t in self.data):
+            return
         self._shape(dict(type="line", x0=0, x1=1, xref=f"{x} domain", y0=y, y1=y, yref=yr,
                          line=line))
         if annotation is not None:
