@@ -93,23 +93,36 @@ TARGET_COLUMNS = {"target_id": pl.Utf8, "series": pl.Utf8, "year": pl.Int64,
                   "total_p50": pl.Float64}
 
 
+def series_parts(runs: pl.DataFrame, series: set[str]
+                 ) -> tuple[dict[str, pl.DataFrame], dict[str, pl.DataFrame]]:
+    """Per series the targets read: its rows, and its median share by year (sorted), split
+    from the runs in one pass rather than one filter of every row per target (issue #18)."""
+    frame = (runs.filter(pl.col("series").is_in(sorted(series)))
+             .select("series", "replication", "year", "share", "women", "total"))
+    parts = {str(k[0]): v.drop("series")
+             for k, v in frame.partition_by("series", as_dict=True, maintain_order=True).items()}
+    yearly = {s: p.group_by("year").agg(pl.col("share").median()).sort("year")
+              for s, p in parts.items()}
+    return parts, yearly
+
+
 def evaluate(runs: pl.DataFrame, targets: Sequence[UnTarget], horizon: int) -> pl.DataFrame:
     """One row per modelled target whose year the horizon reaches: the share's 5/50/95
     percentiles in the target year, the probability of meeting it and the first year the
     median reaches it."""
     rows = []
+    wanted = {t.series for t in targets if t.series is not None and t.year <= horizon}
+    by_series, yearly = series_parts(runs, wanted)
     for t in targets:
         if t.series is None or t.year > horizon:
             continue
-        shares = runs.filter(pl.col("series") == t.series).select(
-            "replication", "year", "share", "women", "total")
+        shares = by_series.get(t.series, runs.clear())
         group = shares.filter(pl.col("year") == t.year)
         in_year = group["share"].drop_nulls()
         if in_year.len() == 0:
             continue
         hits, n = prob_meet(in_year.to_numpy(), t.target)
-        medians = (shares.group_by("year").agg(pl.col("share").median()).sort("year")
-                   .filter(pl.col("share") >= t.target))
+        medians = yearly[t.series].filter(pl.col("share") >= t.target)
         rows.append({
             "target_id": t.target_id, "series": t.series, "year": t.year, "target": t.target,
             "p05": in_year.quantile(0.05, "linear"), "p50": in_year.quantile(0.5, "linear"),

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 import polars as pl
-from plotly.subplots import make_subplots
 
 from sim.model.series import AF, BY_ID, DEMA, POLICE
+from sim.reports.figure import Chart, scatter, subplot_grid
 from sim.reports.page import esc
 from sim.reports.style import (
     AGENCY_NAMES,
@@ -48,7 +47,7 @@ def band(summary: pl.DataFrame, series: str) -> pl.DataFrame:
                     "share_mean", "n_replications"))
 
 
-def add_fan(fig: go.Figure, b: pl.DataFrame, row: int, col: int, colour: str, label: str,
+def add_fan(fig: Chart, b: pl.DataFrame, row: int, col: int, colour: str, label: str,
             legend: set[str], inner: bool = True) -> None:
     """Median line with its 90% band (and the 50% band if ``inner``); hover shows both.
 
@@ -61,16 +60,16 @@ def add_fan(fig: go.Figure, b: pl.DataFrame, row: int, col: int, colour: str, la
     edge = dict(width=0) if inner else dict(color=colour, width=1, dash="dot")
     for lo, hi, alpha, name in bands:
         group = f"{label} {name}"
-        fig.add_trace(go.Scatter(x=x, y=b[hi].to_list(), mode="lines", line=edge,
+        fig.add_trace(scatter(x=x, y=b[hi].to_list(), mode="lines", line=edge,
                                  hoverinfo="skip", showlegend=False, legendgroup=group),
                       row=row, col=col)
-        fig.add_trace(go.Scatter(x=x, y=b[lo].to_list(), mode="lines", line=edge,
+        fig.add_trace(scatter(x=x, y=b[lo].to_list(), mode="lines", line=edge,
                                  fill="tonexty", fillcolor=rgba(colour, alpha), hoverinfo="skip",
                                  name=f"{plain(label)}: {name} band", legendgroup=group,
                                  showlegend=legend_once(legend, group)), row=row, col=col)
     custom = np.column_stack([b[c].to_numpy() for c in
                               ("share_p25", "share_p75", "share_p05", "share_p95")])
-    fig.add_trace(go.Scatter(
+    fig.add_trace(scatter(
         x=x, y=b["share_p50"].to_list(), mode="lines", line=dict(color=colour, width=2),
         name=f"{plain(label)}: median", legendgroup=f"{label} median",
         showlegend=legend_once(legend, f"{label} median"), customdata=custom,
@@ -79,14 +78,14 @@ def add_fan(fig: go.Figure, b: pl.DataFrame, row: int, col: int, colour: str, la
                        f"<extra>{plain(label)}</extra>")), row=row, col=col)
 
 
-def add_targets(fig: go.Figure, targets: Iterable[UnTarget], row: int, col: int,
+def add_targets(fig: Chart, targets: Iterable[UnTarget], row: int, col: int,
                 legend: set[str]) -> None:
     """The yearly target line: stated targets filled, interpolated ones open and dashed."""
     ts = sorted(targets, key=lambda t: t.year)
     if not ts:
         return
     if len(ts) > 1:
-        fig.add_trace(go.Scatter(x=[t.year for t in ts], y=[t.target for t in ts], mode="lines",
+        fig.add_trace(scatter(x=[t.year for t in ts], y=[t.target for t in ts], mode="lines",
                                  line=dict(color=TARGET_COLOUR, width=1, dash="dot"),
                                  hoverinfo="skip", showlegend=False), row=row, col=col)
     for status, symbol, name in (("stated", "diamond", "target (stated)"),
@@ -95,7 +94,7 @@ def add_targets(fig: go.Figure, targets: Iterable[UnTarget], row: int, col: int,
         own = [t for t in ts if t.status == status]
         if not own:
             continue
-        fig.add_trace(go.Scatter(
+        fig.add_trace(scatter(
             x=[t.year for t in own], y=[t.target for t in own], mode="markers",
             marker=dict(symbol=symbol, size=9, color=TARGET_COLOUR,
                         line=dict(color=TARGET_COLOUR, width=1.5)),
@@ -105,13 +104,13 @@ def add_targets(fig: go.Figure, targets: Iterable[UnTarget], row: int, col: int,
                            "%{customdata[1]})<extra></extra>")), row=row, col=col)
 
 
-def add_observed(fig: go.Figure, observed: pl.DataFrame, series: str, row: int, col: int,
+def add_observed(fig: Chart, observed: pl.DataFrame, series: str, row: int, col: int,
                  legend: set[str]) -> None:
     own = observed.filter(pl.col("series") == series).sort("year")
     if own.is_empty():
         return
     name = "the plan's figure (observed)"
-    fig.add_trace(go.Scatter(
+    fig.add_trace(scatter(
         x=own["year"].to_list(), y=own["value"].to_list(), mode="markers",
         marker=dict(symbol="circle", size=10, color=OBSERVED_COLOUR,
                     line=dict(color="#000", width=1)),
@@ -121,7 +120,7 @@ def add_observed(fig: go.Figure, observed: pl.DataFrame, series: str, row: int, 
         row=row, col=col)
 
 
-def add_milestones(fig: go.Figure, n_panels: int, cols: int) -> None:
+def add_milestones(fig: Chart, n_panels: int, cols: int) -> None:
     """Vertical dashed lines at the milestones in every panel.
 
     The lines carry no text: the milestones sit one year apart (2027, 2028, 2029), where any
@@ -129,7 +128,7 @@ def add_milestones(fig: go.Figure, n_panels: int, cols: int) -> None:
     them instead. Shapes are set in one layout update: Plotly's ``add_vline`` re-validates every
     shape on each call, which is quadratic in their number.
     """
-    shapes = list(fig.layout.shapes)
+    shapes = list(fig.layout.get("shapes", []))
     for i in range(n_panels):
         x, y = ("x", "y") if i == 0 else (f"x{i + 1}", f"y{i + 1}")
         for m in MILESTONES:
@@ -145,19 +144,18 @@ def wrap_title(text: str, cols: int) -> str:
     return "<br>".join(textwrap.wrap(text, width)) or text
 
 
-def panel_grid(panels: Sequence[Panel], cols: int) -> tuple[go.Figure, int, int]:
+def panel_grid(panels: Sequence[Panel], cols: int) -> tuple[Chart, int, int]:
     """An empty grid of small multiples, one titled panel per series, `cols` wide at most."""
     cols = min(cols, len(panels))
     rows = math.ceil(len(panels) / cols)
-    fig = make_subplots(rows=rows, cols=cols,
-                        subplot_titles=[wrap_title(p.title, cols) for p in panels],
-                        horizontal_spacing=0.07, vertical_spacing=min(0.14, 0.4 / rows))
+    fig = subplot_grid(rows, cols, [wrap_title(p.title, cols) for p in panels],
+                       horizontal_spacing=0.07, vertical_spacing=min(0.14, 0.4 / rows))
     return fig, rows, cols
 
 
 def fan_figure(title: str, panels: Sequence[Panel], forecasts: Sequence[tuple[str, pl.DataFrame]],
                targets: Sequence[UnTarget], observed: pl.DataFrame, cols: int = 2,
-               panel_height: int = 330) -> go.Figure:
+               panel_height: int = 330) -> Chart:
     """One panel per series: each forecast's fan, the series' targets and the plan's figures.
 
     With one forecast the 50% and 90% bands are drawn; with several (a comparison) only the
@@ -181,7 +179,7 @@ def fan_figure(title: str, panels: Sequence[Panel], forecasts: Sequence[tuple[st
     return fig
 
 
-def finish(fig: go.Figure, title: str, height: int, panel_titles: Sequence[str] = ()) -> None:
+def finish(fig: Chart, title: str, height: int, panel_titles: Sequence[str] = ()) -> None:
     """The look every chart shares: white panels, light grids, the legend below, small panel
     titles (so long ones fit at laptop widths)."""
     fig.update_layout(title=dict(text=plain(title), x=0.01), height=height, hovermode="closest",
@@ -190,9 +188,9 @@ def finish(fig: go.Figure, title: str, height: int, panel_titles: Sequence[str] 
     fig.update_xaxes(showgrid=True, gridcolor="#eee")
     fig.update_yaxes(showgrid=True, gridcolor="#eee")
     titles = set(panel_titles) | {wrap_title(t, c) for t in panel_titles for c in (1, 2, 3)}
-    for a in fig.layout.annotations:
-        if a.text in titles:
-            a.font = dict(size=12)
+    for a in fig.layout.get("annotations", []):
+        if a.get("text") in titles:
+            a["font"] = dict(size=12)
 
 
 def legend_once(seen: set[str], name: str) -> bool:
@@ -254,7 +252,7 @@ def stock_quantiles(runs: pl.DataFrame, series: Iterable[str]) -> pl.DataFrame:
     return frame.group_by("series", "year").agg(*aggs).sort("series", "year")
 
 
-def stocks_figure(runs: pl.DataFrame) -> go.Figure:
+def stocks_figure(runs: pl.DataFrame) -> Chart:
     """Rows = agencies, columns = stages; women and men in each, with 90% bands."""
     q = stock_quantiles(runs, [s for ss in STAGE_SERIES.values() for s in ss])
     cols = max(len(v) for v in STAGE_SERIES.values())
@@ -263,24 +261,24 @@ def stocks_figure(runs: pl.DataFrame) -> go.Figure:
         titles += [wrap_title(f"{AGENCY_NAMES[agency]}: {_stage_title(s)}", cols)
                    for s in ids]
         titles += [""] * (cols - len(ids))
-    fig = make_subplots(rows=len(STAGE_SERIES), cols=cols, subplot_titles=titles,
-                        horizontal_spacing=0.06, vertical_spacing=0.1)
+    fig = subplot_grid(len(STAGE_SERIES), cols, titles, horizontal_spacing=0.06,
+                       vertical_spacing=0.1)
     legend: set[str] = set()
     for r, ids in enumerate(STAGE_SERIES.values(), start=1):
         for c, sid in enumerate(ids, start=1):
             own = q.filter(pl.col("series") == sid)
             x = own["year"].to_list()
             for who, colour in (("women", WOMEN_COLOUR), ("men", MEN_COLOUR)):
-                fig.add_trace(go.Scatter(x=x, y=own[f"{who}_p95"].to_list(), mode="lines",
+                fig.add_trace(scatter(x=x, y=own[f"{who}_p95"].to_list(), mode="lines",
                                          line=dict(width=0), hoverinfo="skip",
                                          showlegend=False), row=r, col=c)
-                fig.add_trace(go.Scatter(x=x, y=own[f"{who}_p05"].to_list(), mode="lines",
+                fig.add_trace(scatter(x=x, y=own[f"{who}_p05"].to_list(), mode="lines",
                                          line=dict(width=0), fill="tonexty",
                                          fillcolor=rgba(colour, 0.2), hoverinfo="skip",
                                          showlegend=False), row=r, col=c)
                 custom = np.column_stack([own[f"{who}_p05"].to_numpy(),
                                           own[f"{who}_p95"].to_numpy()])
-                fig.add_trace(go.Scatter(
+                fig.add_trace(scatter(
                     x=x, y=own[f"{who}_p50"].to_list(), mode="lines",
                     line=dict(color=colour, width=2), name=f"{who} (median, 90% band)",
                     legendgroup=who, showlegend=legend_once(legend, who), customdata=custom,

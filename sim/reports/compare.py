@@ -15,9 +15,7 @@ import math
 from typing import Any, Sequence, cast
 
 import numpy as np
-import plotly.graph_objects as go
 import polars as pl
-from plotly.subplots import make_subplots
 
 from sim import __version__
 from sim.analysis.compare import BOOTSTRAP, SIGN_HOLDS, Pairing
@@ -29,6 +27,7 @@ from sim.scenario.targets import UnTarget
 from sim.reports.provenance import input_rows, parameters
 from sim.analysis.intervals import wilson
 from sim.analysis.attainment import headline_targets
+from sim.reports.figure import Chart, scatter, subplot_grid
 from sim.reports.page import Page
 from sim.reports.style import points, points_interval
 
@@ -169,7 +168,7 @@ def differing_parameters(pairing: Pairing, fitted: Fitted) -> list[list[str]]:
 
 
 def difference_figure(title: str, panels: Sequence[Panel], differences: pl.DataFrame,
-                      labels: Sequence[str], cols: int = 2, panel_height: int = 300) -> go.Figure:
+                      labels: Sequence[str], cols: int = 2, panel_height: int = 300) -> Chart:
     """Per panel and scenario: the paired mean difference with its 90% confidence band (dark)
     and the 5th-95th percentile of the paired differences (light), in percentage points."""
     fig, rows, cols = panel_grid(panels, cols)
@@ -186,10 +185,10 @@ def difference_figure(title: str, panels: Sequence[Panel], differences: pl.DataF
             for lo, hi, alpha, name in (("diff_p05", "diff_p95", 0.12, "90% of pairs"),
                                         ("diff_mean_lo", "diff_mean_hi", 0.35, "90% CI of mean")):
                 group = f"{label} {name}"
-                fig.add_trace(go.Scatter(x=x, y=(100 * d[hi]).to_list(), mode="lines",
+                fig.add_trace(scatter(x=x, y=(100 * d[hi]).to_list(), mode="lines",
                                          line=dict(width=0), hoverinfo="skip", showlegend=False,
                                          legendgroup=group), row=r + 1, col=c + 1)
-                fig.add_trace(go.Scatter(x=x, y=(100 * d[lo]).to_list(), mode="lines",
+                fig.add_trace(scatter(x=x, y=(100 * d[lo]).to_list(), mode="lines",
                                          line=dict(width=0), fill="tonexty",
                                          fillcolor=rgba(colour, alpha), hoverinfo="skip",
                                          name=f"{plain(label)}: {name}", legendgroup=group,
@@ -198,7 +197,7 @@ def difference_figure(title: str, panels: Sequence[Panel], differences: pl.DataF
             custom = np.column_stack([100 * d[c_].to_numpy() for c_ in
                                       ("diff_mean_lo", "diff_mean_hi", "diff_p05", "diff_p95")]
                                      + [100 * d["prob_higher"].to_numpy()])
-            fig.add_trace(go.Scatter(
+            fig.add_trace(scatter(
                 x=x, y=(100 * d["diff_mean"]).to_list(), mode="lines",
                 line=dict(color=colour, width=2), name=f"{plain(label)}: mean difference",
                 legendgroup=f"{label} mean", showlegend=legend_once(legend, f"{label} mean"),
@@ -207,7 +206,7 @@ def difference_figure(title: str, panels: Sequence[Panel], differences: pl.DataF
                                "%{customdata[1]:+.2f})<br>90% of pairs: %{customdata[2]:+.1f} to "
                                "%{customdata[3]:+.1f}<br>higher in %{customdata[4]:.0f}% of pairs"
                                f"<extra>{plain(label)}</extra>")), row=r + 1, col=c + 1)
-        fig.add_hline(y=0, line=dict(color="#444", width=1), row=r + 1, col=c + 1)
+        fig.add_hline(0, dict(color="#444", width=1), row=r + 1, col=c + 1)
         fig.update_yaxes(ticksuffix=" pts", row=r + 1, col=c + 1)
     add_milestones(fig, len(panels), cols)
     finish(fig, title, panel_height * rows + 170, [p.title for p in panels])
@@ -217,14 +216,14 @@ def difference_figure(title: str, panels: Sequence[Panel], differences: pl.DataF
 
 
 def probability_figure(tables: dict[str, pl.DataFrame], targets: Sequence[UnTarget],
-                       n: int) -> go.Figure:
+                       n: int) -> Chart:
     """P(meet) of every target by its year, one line per scenario, Wilson 90% error bars."""
     series = list(dict.fromkeys(t.series for t in targets if t.series))
     cols = min(2, len(series))
     rows = math.ceil(len(series) / cols)
     titles = [next(category_title(t) for t in targets if t.series == s) for s in series]
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=titles, horizontal_spacing=0.07,
-                        vertical_spacing=min(0.15, 0.4 / rows))
+    fig = subplot_grid(rows, cols, titles, horizontal_spacing=0.07,
+                       vertical_spacing=min(0.15, 0.4 / rows))
     legend: set[str] = set()
     lo, hi = min(t.year for t in targets), max(t.year for t in targets)
     width = 0.25 / max(1, len(tables) - 1)   # side by side, so equal probabilities stay visible
@@ -239,7 +238,7 @@ def probability_figure(tables: dict[str, pl.DataFrame], targets: Sequence[UnTarg
             bounds = np.column_stack(wilson(p * n, n))
             colour = COLOURS[k % len(COLOURS)]
             dodge = (k - (len(tables) - 1) / 2) * width
-            fig.add_trace(go.Scatter(
+            fig.add_trace(scatter(
                 x=own["year"].to_numpy() + dodge, y=p, mode="lines+markers",
                 line=dict(color=colour, width=2), marker=dict(size=7),
                 error_y=dict(type="data", symmetric=False, array=bounds[:, 1] - p,

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 import polars as pl
 
 from sim.model.series import AF, BY_ID, DEMA, DESTINATIONS, POLICE
 from sim.reports.charts import plain
+from sim.reports.figure import Chart, sankey
 from sim.reports.style import (
     AGENCY_NAMES,
     MEN_COLOUR,
@@ -139,10 +139,17 @@ QUANTITY_COLUMNS = {"start": ("women_end", "total_end"), "end": ("women_end", "t
                     "exits": ("exits_women", "exits_total"), "value": ("women", "total")}
 
 
+def flow_series() -> frozenset[str]:
+    """Every series a link of any agency reads: the cube holds these alone."""
+    return frozenset(s for agency in (AF, DEMA, POLICE) for f in agency_flows(agency)
+                     for _, _, s in f.terms)
+
+
 @dataclass(frozen=True)
 class FlowCube:
     """Every quantity a flow reads, as arrays ``[series, year, replication]`` (nulls as 0),
-    built from the runs in one sort so each link is plain array arithmetic."""
+    built from the runs in one filter and sort, once per report, so that every link of every
+    agency and year is plain array arithmetic."""
 
     series: dict[str, int]
     years: dict[int, int]
@@ -151,8 +158,9 @@ class FlowCube:
     @classmethod
     def of(cls, runs: pl.DataFrame) -> FlowCube:
         cols = sorted({c for pair in QUANTITY_COLUMNS.values() for c in pair})
-        frame = runs.select("series", "year", "replication", *cols).sort(
-            "series", "year", "replication")
+        frame = (runs.lazy().select("series", "year", "replication", *cols)
+                 .filter(pl.col("series").is_in(list(flow_series())))
+                 .sort("series", "year", "replication").collect())
         series = frame["series"].unique(maintain_order=True).to_list()
         years = frame["year"].unique(maintain_order=True).to_list()
         shape = (len(series), len(years), frame["replication"].n_unique())
@@ -181,7 +189,7 @@ def flow_values(cube: FlowCube, flows: Sequence[Flow], year: int) -> np.ndarray:
                      for f in flows])
 
 
-def sankey_figure(runs: pl.DataFrame, agency: str, years: Sequence[int], default: int) -> go.Figure:
+def sankey_figure(cube: FlowCube, agency: str, years: Sequence[int], default: int) -> Chart:
     """One agency's flows, one link per gender; a menu picks the year. Link values are the
     mean over replications, the hover adds the 90% interval."""
     flows = agency_flows(agency)
@@ -189,16 +197,15 @@ def sankey_figure(runs: pl.DataFrame, agency: str, years: Sequence[int], default
     source = [nodes.index(f.source) for f in flows for _ in (0, 1)]
     target = [nodes.index(f.target) for f in flows for _ in (0, 1)]
     colours = [rgba(c, 0.45) for _ in flows for c in (WOMEN_COLOUR, MEN_COLOUR)]
-    cube = FlowCube.of(runs)
     per_year = {y: _sankey_links(flow_values(cube, flows, y), flows) for y in years}
     value, custom = per_year[default]
-    fig = go.Figure(go.Sankey(
+    fig = Chart([sankey(
         arrangement="snap", valueformat=",.0f",
         node=dict(label=[plain(n) for n in nodes], pad=14, thickness=14,
                   color="#bbb", line=dict(color="#777", width=0.5),
                   hovertemplate="%{label}: %{value:,.0f} (mean, both genders)<extra></extra>"),
         link=dict(source=source, target=target, value=value, customdata=custom, color=colours,
-                  hovertemplate="%{customdata}<extra></extra>")))
+                  hovertemplate="%{customdata}<extra></extra>"))])
     title = (f"{AGENCY_NAMES[agency]}: flows in {{}} (purple = women, blue = men; "
              "mean of replications)")
     buttons = [dict(label=str(y), method="update",
@@ -227,9 +234,10 @@ def _sankey_links(values: np.ndarray, flows: Sequence[Flow]) -> tuple[list[float
     return out_v, out_c
 
 
-def flow_table_rows(runs: pl.DataFrame, agency: str, year: int) -> list[list[Any]]:
+def flow_table_rows(cube: FlowCube, agency: str, year: int) -> list[list[Any]]:
+    """The table under the diagrams: per link, what it counts and its women and men."""
     flows = agency_flows(agency)
-    v = flow_values(FlowCube.of(runs), flows, year)
+    v = flow_values(cube, flows, year)
     rows = []
     for i, f in enumerate(flows):
         cells = []

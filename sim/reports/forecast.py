@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import plotly.graph_objects as go
 import polars as pl
 
 from sim import __version__
@@ -39,7 +38,8 @@ from sim.reports.charts import (
     stocks_figure,
     target_panels,
 )
-from sim.reports.flows import flow_table_rows, sankey_figure
+from sim.reports.figure import Chart, scatter
+from sim.reports.flows import FlowCube, flow_table_rows, sankey_figure
 from sim.reports.page import Page
 from sim.reports.provenance import provenance_section
 from sim.reports.style import (
@@ -172,11 +172,11 @@ def precision_text(rows: Sequence[Precision], n: int) -> str:
 
 
 def replications_figure(runs: pl.DataFrame, rows: Sequence[Precision],
-                        targets: Sequence[UnTarget]) -> go.Figure:
+                        targets: Sequence[UnTarget]) -> Chart:
     """How each headline's Monte Carlo error narrowed with the replications run (solid) and
     how it would go on narrowing as 1/sqrt(n) (dotted), against the 0.5-point rule; the
     recommendation covers every target year, the lines the headline targets."""
-    fig = go.Figure()
+    fig = Chart()
     n_now = max((r.replications for r in rows), default=1)
     needed = max((r.needed or 0 for r in rows), default=0)
     top = max(n_now, needed) * 1.5
@@ -185,22 +185,24 @@ def replications_figure(runs: pl.DataFrame, rows: Sequence[Precision],
         colour = COLOURS[k % len(COLOURS)]
         label = f"{names[(r.series, r.year)]} {r.year}"
         ns, ses = running_se(runs, r.series, r.year)
-        fig.add_trace(go.Scatter(x=ns, y=[100 * s for s in ses], mode="lines", name=label,
+        fig.add_trace(scatter(x=ns, y=[100 * s for s in ses], mode="lines", name=label,
                                  line=dict(color=colour), legendgroup=label))
         if math.isfinite(r.se):
             grid = np.geomspace(max(r.replications, 2), top, 30)
             sd = r.se * math.sqrt(r.replications)
-            fig.add_trace(go.Scatter(x=grid, y=100 * sd / np.sqrt(grid), mode="lines",
+            fig.add_trace(scatter(x=grid, y=100 * sd / np.sqrt(grid), mode="lines",
                                      line=dict(color=colour, dash="dot"), showlegend=False,
                                      legendgroup=label, hoverinfo="skip"))
-    fig.add_hline(y=100 * MAX_SE, line_dash="dash", line_color="#555",
-                  annotation_text=f"rule: {100 * MAX_SE:g} points", annotation_position="top left")
+    fig.add_hline(100 * MAX_SE, dict(color="#555", dash="dash"),
+                  annotation=dict(text=f"rule: {100 * MAX_SE:g} points"))
     if needed > n_now:
-        fig.add_vline(x=needed, line_dash="dash", line_color="#c0392b",
-                      annotation_text=f"recommended: {needed}", annotation_position="top right")
-    fig.update_layout(title="Monte Carlo error of each headline share as replications grow",
-                      xaxis=dict(title="replications", type="log"),
-                      yaxis=dict(title="standard error (percentage points)", rangemode="tozero"),
+        fig.add_vline(needed, dict(color="#c0392b", dash="dash"),
+                      annotation=dict(text=f"recommended: {needed}"))
+    fig.update_layout(title=dict(text="Monte Carlo error of each headline share as "
+                                 "replications grow"),
+                      xaxis=dict(title=dict(text="replications"), type="log"),
+                      yaxis=dict(title=dict(text="standard error (percentage points)"),
+                                 rangemode="tozero"),
                       height=460, legend=dict(orientation="h", y=-0.2))
     return fig
 
@@ -306,13 +308,14 @@ def scenario_report(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFram
               "The table below says what each link counts; where the outputs cannot split a "
               "flow (continuing conscripts and direct recruits) the diagram keeps the two apart "
               "rather than guess.", note=True)
+    cube = FlowCube.of(runs)
     for agency in (AF, DEMA, POLICE):
-        page.figure(sankey_figure(runs, agency, years, year))
+        page.figure(sankey_figure(cube, agency, years, year))
     with page.details(f"What each link counts, with values for {year}", open=True):
         for agency in (AF, DEMA, POLICE):
             page.heading(AGENCY_NAMES[agency], 3)
             page.table(["link", "what it counts", "women: mean (90% interval)",
-                        "men: mean (90% interval)"], flow_table_rows(runs, agency, year),
+                        "men: mean (90% interval)"], flow_table_rows(cube, agency, year),
                        numeric=(2, 3))
 
     page.heading("How many replications?")

@@ -15,10 +15,15 @@ from __future__ import annotations
 
 import html
 from contextlib import contextmanager
-from typing import Any, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
-import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.offline import get_plotlyjs
+
+from sim.reports.figure import Chart, white_template
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 0 auto;
@@ -189,12 +194,21 @@ class Page:
         self.parts.append(f'<dl class="glossary">{items}</dl>')
         return self
 
-    def figure(self, fig: go.Figure) -> "Page":
+    def figure(self, fig: Chart | go.Figure) -> "Page":
+        """A chart in one look for every report (white template, the same margins); plain
+        charts (``sim.reports.figure``) are embedded without Plotly's validation."""
         self.n_figures += 1
-        fig.update_layout(template="plotly_white")   # one look for every report's charts
-        fig.update_layout(autosize=True, margin=dict(l=60, r=30, t=90, b=50))
-        self.parts.append('<div class="figure">' + fig.to_html(
-            full_html=False, include_plotlyjs=False, div_id=f"figure-{self.n_figures}",
+        look = dict(autosize=True, margin=dict(l=60, r=30, t=90, b=50))
+        if isinstance(fig, Chart):
+            fig.update_layout(template=white_template(), **look)
+            spec: Any = fig.to_dict()
+        else:
+            fig.update_layout(template="plotly_white")
+            fig.update_layout(**look)
+            spec = fig
+        self.parts.append('<div class="figure">' + pio.to_html(
+            spec, validate=False, full_html=False, include_plotlyjs=False,
+            div_id=f"figure-{self.n_figures}",
             config={"responsive": True, "displaylogo": False}) + "</div>")
         return self
 
