@@ -410,9 +410,11 @@ def local_for(backend: Backend, calls: int) -> Backend:
 
 
 def run_ordered(backend: Backend, fn: Callable[..., Any], calls: Sequence[tuple],
-                on_result: Callable[[Any], None] | None = None) -> list[Any]:
+                on_result: Callable[[Any], None] | None = None,
+                keep: Callable[[Any], Any] | None = None) -> list[Any]:
     """``[fn(*call) for call in calls]`` on the backend, at most ``capacity`` in flight;
-    results in the order of ``calls`` whatever order they finish in."""
+    results in the order of ``calls`` whatever order they finish in. ``keep`` reduces each
+    result as it arrives (after ``on_result`` saw it), so only the reductions are held."""
     backend = local_for(backend, len(calls))
     results: list[Any] = [None] * len(calls)
     pending: dict[Any, int] = {}
@@ -428,6 +430,8 @@ def run_ordered(backend: Backend, fn: Callable[..., Any], calls: Sequence[tuple]
                 results[i] = fut.result()
                 if on_result:
                     on_result(results[i])
+                if keep:
+                    results[i] = keep(results[i])
     except BaseException:
         for fut in pending:
             fut.cancel()
