@@ -56,6 +56,8 @@ def patch() -> None:
     run.scenario_fitted = timed("scenario and draws", run.scenario_fitted)
     run.parameter_draws = timed("scenario and draws", run.parameter_draws)
     replications.run_replications = timed("simulation (backend)", replications.run_replications)
+    if hasattr(replications, "run_frame"):   # since #18: the batches tabulated as they arrive
+        replications.run_frame = timed("simulation (backend)", replications.run_frame)
     replications.runs_frame = timed("frames", replications.runs_frame)
     summary.summary_frame = timed("frames", summary.summary_frame)
     run.parameters_frame = timed("frames", run.parameters_frame)
