@@ -272,3 +272,16 @@ def test_sign_holds_is_the_share_of_pairs_with_the_means_sign():
     assert sign_holds(np.array([1.0, 2.0, -1.0, 0.0])) == pytest.approx(0.5)
     assert sign_holds(np.array([-0.1, -0.2, -0.3])) == 1.0
     assert sign_holds(np.array([0.0, 0.0])) is None
+
+
+def test_expit_is_scipys_bit_for_bit() -> None:
+    """The draws' logistic function (no scipy.special import) keeps scipy's every bit."""
+    from scipy.special import expit as scipy_expit
+
+    from sim.analysis.calibration.posterior import expit
+
+    rng = np.random.default_rng(3)
+    u = np.concatenate([rng.normal(0, 4, 20_000), [0.0, -0.0, 40.0, -40.0, 745.0, -745.0,
+                                                   -1e4, np.inf, -np.inf]])
+    assert expit(u).tobytes() == scipy_expit(u).tobytes()
+    assert expit(u[:20_001].reshape(-1, 3)).shape == (6_667, 3)

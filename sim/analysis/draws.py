@@ -196,7 +196,7 @@ class ParameterDraws:
         cfg_path = path.parent / ref
         if not cfg_path.is_file():
             raise InputError(path, "meta.config", f"no such file: {ref}")
-        cfg = load_config(cfg_path)
+        cfg = load_config(cfg_path, check=False)   # apply() validates each drawn scenario
         known = {p.name: p for p in cfg.parameters}
         posteriors = {}
         for agency, data in post_raw.items():

@@ -213,14 +213,12 @@ def simulate_runs(scenario: Scenario, backend: Backend, quiet: bool,
     """Replications 0..N-1 of the scenario on the backend (local processes or Dask: the
     same numbers either way), with a progress bar; each under its own parameter draw unless
     ``draws`` is None."""
-    from sim.runs.replications import run_replications, runs_frame, tqdm_progress
+    from sim.runs.replications import run_frame, tqdm_progress
 
     reps = range(scenario.replications)
     per_rep = draws.scenarios(scenario, reps) if draws is not None else None
     progress, close = tqdm_progress(scenario.replications, quiet, label)
     try:
-        results = run_replications(scenario, reps, progress=progress, backend=backend,
-                                   scenarios=per_rep)
+        return run_frame(scenario, reps, progress=progress, backend=backend, scenarios=per_rep)
     finally:
         close()
-    return runs_frame(results)

@@ -15,12 +15,14 @@ import signal
 import threading
 import time
 import uuid
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
 from sim.scenario.loading import InputError
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 
 def default_workers() -> int:
@@ -67,30 +69,43 @@ class InlineBackend:
 
 
 class PoolBackend:
-    """A local process pool; a pool broken by a dead worker is replaced for the retries."""
+    """A local process pool; a pool broken by a dead worker is replaced for the retries.
+
+    The pool is made at the first call submitted: a command whose work is a single call runs
+    it in this process (:func:`run_ordered`), and then no pool is ever started."""
 
     def __init__(self, workers: int):
         self.workers = workers
         self.capacity = 2 * workers
-        self.pool = worker_pool(workers)
+        self._pool: ProcessPoolExecutor | None = None
+
+    @property
+    def pool(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = worker_pool(self.workers)
+        return self._pool
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        from concurrent.futures.process import BrokenProcessPool
+
         try:
             return self.pool.submit(fn, *args)
         except BrokenProcessPool:
             self.pool.shutdown(wait=False, cancel_futures=True)
-            self.pool = worker_pool(self.workers)
+            self._pool = worker_pool(self.workers)
             return self.pool.submit(fn, *args)
 
     def wait_any(self, futures: list[Future]) -> list[Future]:
         return wait_interruptibly(futures)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
     def abort(self) -> None:
         """Stop now (on an interrupt): see :func:`stop_pool`."""
-        stop_pool(self.pool)
+        if self._pool is not None:
+            stop_pool(self._pool)
 
 
 TIMEOUT = "20s"   # how long to wait for a Dask scheduler before giving up
@@ -150,6 +165,8 @@ PARENT_POLL_SECONDS = 0.5
 def worker_pool(workers: int) -> ProcessPoolExecutor:
     """A process pool whose workers ignore Ctrl-C (the parent stops them) and exit on their
     own when the parent dies (SIGKILL, SIGTERM), instead of waiting for work forever."""
+    from concurrent.futures import ProcessPoolExecutor   # multiprocessing: only when used
+
     return ProcessPoolExecutor(max_workers=workers, initializer=init_worker)
 
 
@@ -384,10 +401,21 @@ def backend_for(workers: int, dask: str | None = None,
     return InlineBackend() if workers <= 1 else PoolBackend(workers)
 
 
+def local_for(backend: Backend, calls: int) -> Backend:
+    """Where ``calls`` calls run: a single call for a local pool runs in this process, since
+    starting the pool (forking, the workers' first allocations) can cost more than the call,
+    and a call's result does not depend on the process that computes it. A Dask cluster is
+    used as asked."""
+    return InlineBackend() if calls <= 1 and isinstance(backend, PoolBackend) else backend
+
+
 def run_ordered(backend: Backend, fn: Callable[..., Any], calls: Sequence[tuple],
-                on_result: Callable[[Any], None] | None = None) -> list[Any]:
+                on_result: Callable[[Any], None] | None = None,
+                keep: Callable[[Any], Any] | None = None) -> list[Any]:
     """``[fn(*call) for call in calls]`` on the backend, at most ``capacity`` in flight;
-    results in the order of ``calls`` whatever order they finish in."""
+    results in the order of ``calls`` whatever order they finish in. ``keep`` reduces each
+    result as it arrives (after ``on_result`` saw it), so only the reductions are held."""
+    backend = local_for(backend, len(calls))
     results: list[Any] = [None] * len(calls)
     pending: dict[Any, int] = {}
     next_call = 0
@@ -402,6 +430,8 @@ def run_ordered(backend: Backend, fn: Callable[..., Any], calls: Sequence[tuple]
                 results[i] = fut.result()
                 if on_result:
                     on_result(results[i])
+                if keep:
+                    results[i] = keep(results[i])
     except BaseException:
         for fut in pending:
             fut.cancel()

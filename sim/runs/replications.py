@@ -9,7 +9,7 @@ replication order.
 from __future__ import annotations
 
 import sys
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import numpy as np
 import polars as pl
@@ -49,6 +49,32 @@ def run_replications(scenario: Scenario, replications: Iterable[int], workers: i
 
     ``scenarios`` gives replication ``r`` its own scenario (parameter draws, made by
     ``sim.analysis.draws``); without it every replication runs ``scenario``."""
+    done = _run_batches(scenario, replications, workers, progress, backend, scenarios, None)
+    return sorted((r for out in done for r in out), key=lambda r: r.replication)
+
+
+def run_frame(scenario: Scenario, replications: Iterable[int], workers: int = 1,
+              progress: Progress | None = None, backend: Backend | None = None,
+              scenarios: Mapping[int, Scenario] | None = None) -> pl.DataFrame:
+    """``runs_frame(run_replications(...))``, with each batch written into the table as it
+    arrives and its results dropped: the parent holds one table, not every replication's
+    arrays as well. The table is built whole (one chunk), so runs.parquet keeps its bytes
+    (polars lays out a file by the frame's chunks)."""
+    reps = sorted(replications)       # batches in order: the table in replication order
+    if not reps:
+        raise ValueError("no replications to tabulate")
+    table = _Table(len(reps))
+    row = {r: i for i, r in enumerate(reps)}
+    _run_batches(scenario, reps, workers, progress, backend, scenarios,
+                 lambda out: table.add(out, row[out[0].replication]))
+    return table.frame()
+
+
+def _run_batches(scenario: Scenario, replications: Iterable[int], workers: int,
+                 progress: Progress | None, backend: Backend | None,
+                 scenarios: Mapping[int, Scenario] | None,
+                 keep: Callable[[list[ReplicationResult]], Any] | None) -> list[Any]:
+    """Each batch's results (or what ``keep`` makes of them), in batch order."""
     own = backend is None
     chunks = batches(replications, backend.workers if backend else workers)
     if backend is None:
@@ -56,53 +82,90 @@ def run_replications(scenario: Scenario, replications: Iterable[int], workers: i
     try:
         on_done = (lambda out: progress(len(out))) if progress else None
         if scenarios is None:
-            done = run_ordered(backend, _batch, [(scenario, chunk) for chunk in chunks], on_done)
+            calls = [(scenario, chunk) for chunk in chunks]
+            done = run_ordered(backend, _batch, calls, on_done, keep)
         else:
-            done = run_ordered(backend, _drawn_batch,
-                               [([(scenarios[r], r) for r in chunk],) for chunk in chunks],
-                               on_done)
+            jobs = [([(scenarios[r], r) for r in chunk],) for chunk in chunks]
+            done = run_ordered(backend, _drawn_batch, jobs, on_done, keep)
     except BaseException:   # an interrupt or a failure: stop the workers, do not wait
         if own:
             abort(backend)
         raise
     if own:
         backend.close()
-    return sorted((r for out in done for r in out), key=lambda r: r.replication)
+    return done
 
 
 def runs_frame(results: list[ReplicationResult]) -> pl.DataFrame:
-    """One row per replication, year and series (see the README's outputs reference)."""
+    """One row per replication, year and series (see the README's outputs reference), in the
+    order of ``results``."""
     if not results:
         raise ValueError("no replications to tabulate")
-    years = results[0].tally.years
-    n_y, n_s = len(years), len(SERIES)
-    reps = np.repeat([r.replication for r in results], n_y * n_s)
+    table = _Table(len(results))
+    table.add(results, 0)
+    return table.frame()
 
-    def stack(name: str) -> np.ndarray:
-        return np.concatenate([getattr(r.tally, name).ravel() for r in results])
 
-    women, total = stack("women"), stack("total")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(total > 0, women / np.where(total > 0, total, 1), np.nan)
-    frame = pl.DataFrame({
-        "replication": reps.astype(np.int32),
-        "year": np.tile(np.repeat(years, n_s), len(results)).astype(np.int16),
-        "series": np.tile([s.id for s in SERIES], n_y * len(results)),
-        "measure": np.tile([s.measure for s in SERIES], n_y * len(results)),
-        "women": women,
-        "total": total,
-        "share": share,
-        "women_end": stack("women_end"),
-        "total_end": stack("total_end"),
-        "entries_women": stack("entries_women"),
-        "entries_total": stack("entries_total"),
-        "exits_women": stack("exits_women"),
-        "exits_total": stack("exits_total"),
-    })
-    return frame.with_columns(pl.col("share").fill_nan(None),
-                              *[pl.col(c).fill_nan(None) for c in
-                                ("women_end", "total_end", "entries_women", "entries_total",
-                                 "exits_women", "exits_total")])
+TALLIED = ("women", "total", "women_end", "total_end", "entries_women", "entries_total",
+           "exits_women", "exits_total")
+NAN_TO_NULL = ("share", "women_end", "total_end", "entries_women", "entries_total",
+               "exits_women", "exits_total")
+
+
+class _Table:
+    """The runs table's columns for ``replications`` results, allocated at the first batch
+    and filled batch by batch at each batch's place (batches may arrive in any order)."""
+
+    def __init__(self, replications: int):
+        self.replications = replications
+        self.columns: dict[str, np.ndarray] = {}
+        self.years: np.ndarray | None = None
+
+    def add(self, results: list[ReplicationResult], first: int) -> None:
+        """Write ``results`` as replications ``first``, ``first + 1``, ... of the table."""
+        if self.years is None:
+            self._allocate(results[0])
+        n_y, n_s = len(self.years), len(SERIES)        # type: ignore[arg-type]
+        rows = slice(first * n_y * n_s, (first + len(results)) * n_y * n_s)
+        c = self.columns
+        c["replication"][rows] = np.repeat([r.replication for r in results], n_y * n_s)
+        for name in TALLIED:
+            c[name][rows] = np.concatenate([getattr(r.tally, name).ravel() for r in results])
+        women, total = c["women"][rows], c["total"][rows]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c["share"][rows] = np.where(total > 0, women / np.where(total > 0, total, 1), np.nan)
+
+    def _allocate(self, result: ReplicationResult) -> None:
+        self.years = result.tally.years
+        n = self.replications * len(self.years) * len(SERIES)
+        self.columns = {"replication": np.empty(n, np.int32)}
+        for name in TALLIED:
+            self.columns[name] = np.empty(n, getattr(result.tally, name).dtype)
+        women, total = result.tally.women, result.tally.total
+        with np.errstate(invalid="ignore", divide="ignore"):
+            share = np.where(total > 0, women / np.where(total > 0, total, 1), np.nan)
+        self.columns["share"] = np.empty(n, share.dtype)
+
+    def frame(self) -> pl.DataFrame:
+        """The table (the columns are handed over: the table is emptied)."""
+        assert self.years is not None
+        n_y, n_s, c = len(self.years), len(SERIES), self.columns
+        frame = pl.DataFrame({
+            "replication": c.pop("replication"),
+            "year": np.tile(np.repeat(self.years, n_s), self.replications).astype(np.int16),
+            "series": _per_row("series", [s.id for s in SERIES], n_y * self.replications),
+            "measure": _per_row("measure", [s.measure for s in SERIES],
+                                n_y * self.replications),
+            **{k: c.pop(k) for k in ("women", "total", "share", *TALLIED[2:])},
+        })
+        return frame.with_columns(pl.col(k).fill_nan(None) for k in NAN_TO_NULL)
+
+
+def _per_row(name: str, labels: list[str], times: int) -> pl.Series:
+    """``labels`` repeated ``times`` over, as text: gathered from one small column, so every
+    row is a view into the same few strings (a numpy ``<U39`` tile took 156 bytes a row)."""
+    index = np.tile(np.arange(len(labels), dtype=np.uint32), times)
+    return pl.Series(name, labels, pl.String).gather(index)
 
 
 def tqdm_progress(total: int, quiet: bool, desc: str) -> tuple[Progress | None, Callable[[], None]]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import numpy as np
-from scipy.optimize import least_squares
 
 from sim.analysis.calibration.config import Config, FreeParameter, placement
 from sim.analysis.calibration.figures import Figure, shares
@@ -106,6 +105,10 @@ def least_squares_fit(obj: AgencyObjective, u0: np.ndarray, step: float, iterati
     """Trust-region least squares in unit coordinates; returns the point and how it ended."""
     if iterations == 0:
         return u0, "not fitted (no iterations in this mode)"
+    # Imported here: the posterior's draws (every ``run``) import this module, and
+    # scipy.optimize alone took half a second to import.
+    from scipy.optimize import least_squares
+
     res = least_squares(obj.residuals, u0, jac=lambda u: obj.jacobian(u, step), bounds=(0, 1),
                         method="trf", x_scale=1.0, max_nfev=iterations, ftol=1e-4, xtol=1e-3,
                         gtol=1e-6)

@@ -179,9 +179,23 @@ def to_unbounded(x: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
 
 def from_unbounded(u: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
     """The inverse of :func:`to_unbounded`: always strictly inside the bounds."""
-    from scipy.special import expit
-
     return lo + (hi - lo) * expit(np.asarray(u, float))
+
+
+def expit(u: np.ndarray) -> np.ndarray:
+    """``1 / (1 + exp(-u))`` element by element, computed as ``scipy.special.expit`` computes
+    it (the C library's ``exp``, then one division), so every draw keeps its last bit: every
+    ``run`` draws parameters, and importing scipy.special for this took a quarter of a second.
+    The arrays are a few parameters per draw."""
+    u = np.asarray(u, float)
+    return np.array([_expit(v) for v in u.ravel().tolist()], float).reshape(u.shape)
+
+
+def _expit(v: float) -> float:
+    try:
+        return 1.0 / (1.0 + math.exp(-v))
+    except OverflowError:       # exp(-v) beyond the largest double: 1 / inf
+        return 0.0
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,139 @@
+"""Peak memory of a run's parent process: tabulating N replications, summarising, writing.
+
+What ``run`` holds in the parent grows with the replications: their results as they come back
+from the workers, the runs table, the summary and the files written from them. This measures
+that peak (``ru_maxrss`` of a fresh process) without simulating N replications: a few real
+results are simulated once (fixed parameters) and pickled, and a stand-in backend hands them
+back, copied and renumbered, batch by batch as a pool would (the command's own batching, each
+batch's arrays new, as unpickled from a worker). The parent then runs the command's own path
+(``sim.commands.run.simulate_runs``, ``summary_frame``, ``write_parquet`` of both tables), so
+the figure is the parent's, not a worker's; the simulation's numbers are fabricated, the shapes
+and sizes are the real ones::
+
+    python benchmarks/memory.py                   # N = 400 and 1,000
+    python benchmarks/memory.py --replications 200
+
+Another script can call :func:`parent_peak_mib`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import pickle
+import resource
+import subprocess
+import sys
+import tempfile
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SCENARIO = ROOT / "scenarios" / "baseline.toml"
+REAL = 2          # replications really simulated, then reused
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (Linux reports kB, macOS bytes)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+class ReplayBackend:
+    """A backend that simulates nothing: each call's replications get a copy of one of the
+    real results, renumbered, as a worker's batch would arrive (new arrays each time)."""
+
+    workers = 2
+    capacity = 4
+
+    def __init__(self, real: list[Any]):
+        self.real = real
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        reps = args[1] if len(args) > 1 else [r for _, r in args[0]]
+        fut: Future = Future()
+        fut.set_result([self.result(r) for r in reps])
+        return fut
+
+    def result(self, replication: int) -> Any:
+        real = self.real[replication % len(self.real)]
+        return dataclasses.replace(real, replication=replication,
+                                   tally=copy.deepcopy(real.tally))
+
+    def wait_any(self, futures: list[Future]) -> list[Future]:
+        return list(futures)
+
+    def close(self) -> None:
+        pass
+
+
+def simulated(path: Path) -> None:
+    """``REAL`` real replications of the baseline, pickled to ``path``."""
+    from sim.model.replication import simulate
+    from sim.scenario.loading import load_scenario
+
+    scenario = load_scenario(SCENARIO)
+    path.write_bytes(pickle.dumps([simulate(scenario, r) for r in range(REAL)]))
+
+
+def child(results: Path, replications: int) -> None:
+    """The parent's path for ``replications``, in this (fresh) process; prints MiB figures."""
+    from sim.analysis.summary import summary_frame
+    from sim.commands.run import simulate_runs
+    from sim.runs.outputs import write_parquet
+    from sim.scenario.loading import load_scenario
+
+    scenario = load_scenario(SCENARIO).model_copy(update={"replications": replications})
+    real = pickle.loads(results.read_bytes())
+    before = peak_rss_mib()
+    runs = simulate_runs(scenario, ReplayBackend(real), True, "memory")
+    summary = summary_frame(runs)
+    with tempfile.TemporaryDirectory() as tmp:
+        write_parquet(runs, Path(tmp) / "runs.parquet")
+        write_parquet(summary, Path(tmp) / "summary.parquet")
+    print(f"{before:.1f} {peak_rss_mib():.1f}")
+
+
+def measured(replications: int, results: Path) -> tuple[float, float]:
+    """(peak before the work, peak overall) in MiB, of a fresh process."""
+    out = subprocess.run([sys.executable, __file__, "--child", str(replications),
+                          "--results", str(results)], check=True, capture_output=True,
+                         text=True).stdout.split()
+    return float(out[0]), float(out[1])
+
+
+def parent_peak_mib(n_replications: int, results: Path | None = None) -> float:
+    """The parent's peak resident memory (MiB) for a run of ``n_replications``, measured in a
+    fresh process; ``results`` is a pickle written by :func:`simulated` (made here if None)."""
+    if results is not None:
+        return measured(n_replications, results)[1]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "results.pickle"
+        simulated(path)
+        return measured(n_replications, path)[1]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--replications", type=int, nargs="*", default=[400, 1000])
+    p.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--results", type=Path, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child is not None:
+        child(args.results, args.child)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "results.pickle"
+        simulated(path)
+        for n in args.replications:
+            start, peak = measured(n, path)
+            print(f"{n:6,d} replications: parent peak {peak:6.1f} MiB "
+                  f"({start:.1f} MiB after the imports, {peak - start:+.1f} MiB for the work)")
+
+
+if __name__ == "__main__":
+    main()
