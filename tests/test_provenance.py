@@ -18,7 +18,7 @@ from sim.runs.sweep import SWEEP_JSON, prepare_folder
 from sim.runs.sweep_file import load_sweep
 from sim.scenario.loading import load_scenario
 
-KEYS = {"python", "wps-deploy-sim", "numpy", "scipy", "polars", "simpy", "pydantic"}
+KEYS = {"python", "wps-deploy-sim", "numpy", "numba", "scipy", "polars", "simpy", "pydantic"}
 
 
 def test_library_versions_name_this_process_s_libraries():

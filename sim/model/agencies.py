@@ -164,6 +164,9 @@ class Agency:
         # The tick at ``month`` covers the month just ended: the levers in force then apply.
         if self._rules is None or month - 1 in self._rule_changes:
             self._rules = self.rules(month - 1)
+        if self.roster.k is not None:
+            self._careers_compiled(month)
+            return
         events = self.clocks.step(self.roster, self._rules, month, self.rng["attrition"],
                                   self.rng["promotion"], self.rng["recruitment"],
                                   self.capacity(month - 1))
@@ -172,6 +175,35 @@ class Agency:
         y = self.roster.year_index(month - 1)
         self.completed[y] += events.completed
         self.person_events += self.roster.moved - before
+
+    def _careers_compiled(self, month: int) -> None:
+        """:meth:`careers_step` in one kernel (``kernels.careers_month``)."""
+        r, rules = self.roster, self._rules
+        assert rules is not None and r.k is not None
+        capacity = self.capacity(month - 1)
+        appointments = self.appointments(month - 1)
+        assert len(appointments) <= 1     # one appointed stage per agency (``appointed``)
+        a = appointments[0] if appointments else None
+        y = r.year_index(month - 1)
+        moved, appointed = r.k.careers_month(
+            r.n, float(month), self.clocks.changed(rules), r.columns(), r.transitions[y],
+            r.heads, r.gone_code, rules.attrition, rules.promotion, rules.promotion_min,
+            rules.early_attrition, float(rules.early_months), float(rules.early_multiplier),
+            rules.promotion_to, rules.next_stage, rules.stage_months, rules.continuation,
+            self._open if capacity is None else capacity,
+            -1 if a is None else a.to, self._eligible_codes(() if a is None else a.sources),
+            0 if a is None else a.posts, 0.0 if a is None else float(a.min_months),
+            1.0 if a is None else float(a.women_weight),
+            float("nan") if a is None else deployment.nan_if_none(a.women_share),
+            self.completed[y], self.rng["attrition"], self.rng["promotion"],
+            self.rng["recruitment"])
+        r.moved += moved
+        self.person_events += moved + appointed
+
+    @cached_property
+    def _open(self) -> np.ndarray:
+        """Capacity of stages that take every continuer."""
+        return np.full(len(self.stages), np.inf)
 
     def capacity(self, month: int) -> np.ndarray | None:
         """Open places for those finishing a fixed stage, per stage (inf where unlimited).
@@ -203,21 +235,12 @@ class Agency:
         vacancies = a.posts - int(r.heads[a.to].sum())
         if vacancies <= 0:
             return
-        if r.k is not None:
-            eligible = r.k.appointable(r.n, float(month), float(a.min_months),
-                                       self._eligible_codes(a.sources), r.code, r.since)
-        else:
-            eligible = np.flatnonzero(self._eligible_codes(a.sources)[r.code[: r.n]])
-            eligible = eligible[month - r.since[eligible] >= a.min_months]
+        eligible = np.flatnonzero(self._eligible_codes(a.sources)[r.code[: r.n]])
+        eligible = eligible[month - r.since[eligible] >= a.min_months]
         if len(eligible) == 0:
             return
-        if r.k is not None:
-            chosen = r.k.select_rows(eligible, r.woman, vacancies, float(a.women_weight),
-                                     deployment.nan_if_none(a.women_share),
-                                     self.rng["promotion"])
-        else:
-            chosen = eligible[deployment.select(r.woman[eligible], vacancies, a.women_weight,
-                                                a.women_share, self.rng["promotion"])]
+        chosen = eligible[deployment.select(r.woman[eligible], vacancies, a.women_weight,
+                                            a.women_share, self.rng["promotion"])]
         r.move(chosen, a.to, month, month - 1, self.rng["attrition"], self.rng["promotion"])
         self.person_events += len(chosen)
 
@@ -274,24 +297,20 @@ class Agency:
             deployment.carry_over(self.roster, month, self.deployed, self.deployed_any)
 
     def _rotate_compiled(self, due: list[tuple[Destination, Posts]], month: int) -> None:
-        """:meth:`deploy`'s rotations with the kernels: who may go is read afresh for each
-        destination, which is the reference's mask less those sent earlier this month."""
+        """:meth:`deploy`'s rotations in one kernel (``kernels.rotate``)."""
         block, r = self.deployment_block, self.roster
+        assert r.k is not None
         rest = block.rest_months.at(month)
-        for dest, p in due:
-            own = p.rest_months.at(month)
-            deployment.send_home(r, dest.index, month, rest if own is None else own)
-        weight = block.women_selection_weight.at(month)
-        for dest, p in due:
-            candidates = r.k.candidates(r.n, float(month), self.name == DEMA,
-                                        float(p.min_years_in_stage * 12), dest.eligible,
-                                        self._ready, r.dest, r.rest_until, r.pool, r.code,
-                                        r.since)
-            rotation = deployment.Rotation(dest.index, int(round(p.positions.at(month))),
-                                           weight, p.target_share.at(month), dest.eligible)
-            self.person_events += deployment.send(r, rotation, None, candidates, month,
-                                                  self.rng["deployment"], self.deployed,
-                                                  self.deployed_any)
+        own = [p.rest_months.at(month) for _, p in due]
+        self.person_events += r.k.rotate(
+            r.n, float(month), r.year_index(month), np.array([d.index for d, _ in due]),
+            np.array([rest if x is None else x for x in own], np.float64),
+            np.array([d.eligible for d, _ in due]),
+            np.array([p.min_years_in_stage * 12 for _, p in due], np.float64),
+            np.array([int(round(p.positions.at(month))) for _, p in due], np.int64),
+            np.array([deployment.nan_if_none(p.target_share.at(month)) for _, p in due]),
+            float(block.women_selection_weight.at(month)), self.name == DEMA, self._ready,
+            r.columns(), self.deployed, self.deployed_any, self.rng["deployment"])
 
     @cached_property
     def _destinations(self) -> tuple[tuple[Destination, Posts], ...]:

@@ -71,12 +71,7 @@ class Clocks:
         ``capacity`` (per stage; inf = open) is how many people a stage takes from those who
         finish a fixed stage and want to go on: the rest leave.
         """
-        rebase_all = rules is not self.last and not _same(self.last, rules)
-        if rebase_all:
-            self.last = rules     # new rules from this tick: everyone's hazards are recomputed
-        if roster.k is not None:
-            return self._step_compiled(roster, rules, month, rebase_all, attrition, promotion,
-                                       continuation, capacity)
+        rebase_all = self.changed(rules)
         n = roster.n
         if rebase_all:
             alive = np.flatnonzero(roster.stage[:n] != GONE)
@@ -90,23 +85,13 @@ class Clocks:
         return CareerEvents(_complete(roster, rules, done, month, attrition, promotion,
                                       continuation, capacity))
 
-    @staticmethod
-    def _step_compiled(roster: Roster, rules: CareerRules, month: int, rebase_all: bool,
-                       attrition: np.random.Generator, promotion: np.random.Generator,
-                       continuation: np.random.Generator,
-                       capacity: np.ndarray | None) -> CareerEvents:
-        """:meth:`step` with the scan in one kernel (``kernels.careers_scan``); the same
-        removals, promotions and completions follow, drawing in the same order."""
-        r = roster
-        exits, promoted, done = r.k.careers_scan(
-            r.n, float(month), rebase_all, r.stage, r.code, r.since, r.until, r.e_exit,
-            r.h_exit, r.e_prom, r.h_prom, r.t_ref, r.r_exit, r.r_prom, r.review,
-            rules.attrition, rules.promotion, rules.promotion_min, rules.early_attrition,
-            float(rules.early_months), float(rules.early_multiplier))
-        r.remove(exits, month - 1)
-        _promote(r, rules, promoted, month, attrition, promotion)
-        return CareerEvents(_complete(r, rules, done, month, attrition, promotion,
-                                      continuation, capacity))
+    def changed(self, rules: CareerRules) -> bool:
+        """Whether ``rules`` differ from those last applied (then everyone's hazards are
+        recomputed from this tick)."""
+        if rules is self.last or _same(self.last, rules):
+            return False
+        self.last = rules
+        return True
 
 
 def _rebase(roster: Roster, rows: np.ndarray, tick: int) -> None:

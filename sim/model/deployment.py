@@ -95,10 +95,6 @@ def women_drawn(n_w: int, n_m: int, k: int, weight: float, rng: np.random.Genera
 
 def send_home(roster: Roster, destination: int, month: int, rest_months: float) -> None:
     """Everyone at the destination comes home and starts their rest period."""
-    if roster.k is not None:
-        roster.k.send_home(roster.n, destination, float(month + rest_months), roster.dest,
-                           roster.rest_until)
-        return
     home = np.flatnonzero(roster.dest[: roster.n] == destination)
     roster.dest[home] = NOWHERE
     roster.rest_until[home] = month + rest_months
@@ -114,19 +110,10 @@ def available(roster: Roster, month: int, pool_only: bool) -> np.ndarray:
     return ok
 
 
-def send(roster: Roster, r: Rotation, free: np.ndarray | None, candidates: np.ndarray,
-         month: int, rng: np.random.Generator, deployed: np.ndarray,
-         deployed_any: np.ndarray) -> int:
+def send(roster: Roster, r: Rotation, free: np.ndarray, candidates: np.ndarray, month: int,
+         rng: np.random.Generator, deployed: np.ndarray, deployed_any: np.ndarray) -> int:
     """Draw the next rotation among ``candidates`` (eligible rows) still free; they are no
-    longer free afterwards. With the compiled kernels ``candidates`` are the free ones already
-    (``kernels.candidates`` reads who is at home now) and ``free`` is None."""
-    if roster.k is not None:
-        chosen = roster.k.select_rows(candidates, roster.woman, int(r.positions), float(r.women_weight),
-                                      nan_if_none(r.target_share), rng)
-        roster.k.post(chosen, r.destination, roster.year_index(month), roster.woman,
-                      roster.dest, deployed, deployed_any, roster.dep_year, roster.dep_year_dest)
-        return len(chosen)
-    assert free is not None
+    longer free afterwards."""
     candidates = candidates[free[candidates]]
     chosen = candidates[select(roster.woman[candidates], r.positions, r.women_weight,
                                r.target_share, rng)]

@@ -1,24 +1,25 @@
-"""Compiled kernels: the engine's per-month loops over the roster, in numba.
+"""Compiled kernels: the engine's per-month work on the roster, in numba.
 
-Why: a replication is ~5,000 agency-months, and the numpy path spends most of its time in
+Why: a replication is ~4,000 agency-months, and the numpy path spends most of its time in
 per-call overhead (~300k small numpy calls, each allocating a temporary), not in arithmetic.
-A kernel does one agency-month's scan of the roster in one call, in a loop that touches each
-row once.
+Here one kernel call does an agency's careers step (:func:`careers_month`: the scan of
+everyone due, leavers, promotions, completions and appointments) or a month's rotations
+(:func:`rotate`), touching each row once.
 
-What stays outside: every random number. Draws are made in numpy before a kernel is called and
-passed in, in the order the numpy path draws them, so the two paths consume the streams
-identically (a numba ``Generator`` argument would also give the same draws, but unboxing it
-costs ~12 us a call, more than most kernels' work).
+Random numbers: the kernels draw from the very streams the numpy path uses, in the same order
+(numba's ``Generator`` methods give numpy's draws bit for bit); where a kernel is called from
+Python on its own (``add_rows``, ``move_rows``), the draws are made in numpy first and passed in.
 
 The numpy path in ``roster``, ``careers``, ``deployment`` and ``agencies`` is the reference:
 ``WPS_SIM_KERNELS=0`` (or :func:`use`) runs it, and ``tests/test_kernels.py`` checks that both
-paths give bit-identical tallies on several replications. Each kernel copies the reference's
-floating-point operations in the same order (``_max``/``_min`` propagate NaN as
-``np.maximum``/``np.minimum`` do), which is what makes the results identical rather than close.
+paths give bit-identical tallies on several replications and scenarios. Each kernel repeats
+the reference's floating-point operations in the same order (``_max``/``_min`` propagate NaN
+as ``np.maximum``/``np.minimum`` do), which is what makes the results identical, not close.
 
 Kernels compile on first use and are cached on disk by numba (``cache=True``: beside this
 file, or in the user's cache folder where that is read-only), so only the first run on a
-machine pays the compilation (~10-20 s).
+machine pays the compilation (about a minute); each later process pays numba's import and
+loading (~1 s on a busy 2-core machine), which a run of many replications spreads thin.
 """
 
 from __future__ import annotations
@@ -57,17 +58,17 @@ def _compile() -> SimpleNamespace | None:
     except ImportError:     # an install without numba runs the reference path
         return None
     jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+    inline = numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
     # Scalar pieces are inlined. Pieces that take arrays are called once per kernel, never
     # once per row: each call updates every array argument's reference count, which made the
-    # careers scan 4x slower.
-    inline = numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
-    global _max, _min, _rates, _next_review, _count_moves, _count_year, _pick, _women_drawn
-    global women_drawn
-    _max, _min = inline(_max), inline(_min)
-    _pick, _women_drawn, women_drawn = jit(_pick), jit(_women_drawn), jit(women_drawn)
-    _rates, _next_review = inline(_rates), inline(_next_review)
-    _count_moves, _count_year = jit(_count_moves), jit(_count_year)
-    return SimpleNamespace(**{name: jit(fn) for name, fn in _KERNELS.items()})
+    # careers scan 4x slower. Kernels call each other through these module names, so every
+    # one is replaced by its compiled version here (compilation itself waits for a first call).
+    here = globals()
+    for name in _INLINE:
+        here[name] = inline(here[name])
+    for name in (*_PIECES, *_KERNELS):
+        here[name] = jit(here[name])
+    return SimpleNamespace(**{name: here[name] for name in _KERNELS})
 
 
 # -- scalar pieces shared by the kernels --------------------------------------------------------
@@ -205,11 +206,116 @@ def careers_scan(n, month, rebase_all, stage, code, since, until, e_exit, h_exit
     return exits[:n_e], promoted[:n_p], done[:n_d]
 
 
+def careers_month(n, month, rebase_all, cols, transitions_y, heads, gone_code, attrition,
+                  promotion, promotion_min, early_attrition, early_months, early_multiplier,
+                  promotion_to, next_stage, stage_months, continuation, capacity,
+                  appoint_to, appoint_sources, appoint_posts, appoint_min_months,
+                  appoint_weight, appoint_share, completed, attrition_rng, promotion_rng,
+                  recruitment_rng):
+    """One agency's careers step at tick ``month`` (``Agency.careers_step`` with
+    ``careers.Clocks.step``): the scan, leavers, promotions, completions of fixed stages and
+    appointments, drawing from the three streams inside the kernel in the reference's order
+    (the Generators cost ~12 us each to pass; the Python steps between cost more).
+
+    ``cols`` are the roster's columns (``Roster.columns``); ``capacity`` is inf where a
+    stage takes every continuer; ``appoint_to`` is -1 when no stage is filled by
+    appointment this month. Adds the completions into ``completed[stage, woman]``; returns
+    (people moved or removed, people appointed).
+    """
+    (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
+     review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
+    exits, promoted, done = careers_scan(
+        n, month, rebase_all, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref,
+        r_exit, r_prom, review, attrition, promotion, promotion_min, early_attrition,
+        early_months, early_multiplier)
+    moved = remove_rows(exits, gone_code, transitions_y, heads, cols)
+    targets = np.empty(len(promoted), np.int64)
+    for j in range(len(promoted)):
+        targets[j] = promotion_to[stage[promoted[j]]]
+    for target in np.unique(targets):
+        moved += _move_drawn(promoted[targets == target], target, month,
+                             month + stage_months[target], cols, transitions_y, heads,
+                             gone_code, attrition_rng, promotion_rng)
+    moved += _complete(done, month, cols, transitions_y, heads, gone_code, next_stage,
+                       stage_months, continuation, capacity, completed, attrition_rng,
+                       promotion_rng, recruitment_rng)
+    appointed = 0
+    if appoint_to >= 0:
+        appointed = _appoint(n, month, cols, transitions_y, heads, gone_code, appoint_to,
+                             appoint_sources, appoint_posts, appoint_min_months,
+                             appoint_weight, appoint_share, attrition_rng, promotion_rng)
+        moved += appointed
+    return moved, appointed
+
+
+def _move_drawn(rows, to, month, until_value, cols, transitions_y, heads, gone_code,
+                attrition_rng, promotion_rng):
+    """``Roster.move`` drawing the fresh clocks (attrition's, then promotion's)."""
+    (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
+     review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
+    clock_exit = attrition_rng.exponential(size=len(rows))
+    clock_prom = promotion_rng.exponential(size=len(rows))
+    return move_rows(rows, to, month, until_value, clock_exit, clock_prom, gone_code,
+                     transitions_y, heads, cols)
+
+
+def _complete(done, month, cols, transitions_y, heads, gone_code, next_stage, stage_months,
+              continuation, capacity, completed, attrition_rng, promotion_rng,
+              recruitment_rng):
+    """``careers._complete``: fixed stages ending now; go on into the open places or leave."""
+    (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
+     review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
+    if len(done) == 0:
+        return 0
+    for row in done:
+        completed[stage[row], 1 if woman[row] else 0] += 1
+    u = recruitment_rng.random(len(done))
+    goes_on = np.empty(len(done), np.bool_)
+    nxt = np.empty(len(done), np.int64)
+    for j in range(len(done)):
+        row = done[j]
+        nxt[j] = next_stage[stage[row]]
+        goes_on[j] = u[j] < continuation[code[row]] and nxt[j] != GONE
+    moved = remove_rows(done[~goes_on], gone_code, transitions_y, heads, cols)
+    on, nxt = done[goes_on], nxt[goes_on]
+    for target in np.unique(nxt):
+        rows = on[nxt == target]
+        places = capacity[target]
+        if len(rows) > places:
+            keep = recruitment_rng.permutation(np.arange(len(rows)))[:max(0, int(places))]
+            kept = np.zeros(len(rows), np.bool_)
+            kept[keep] = True
+            moved += remove_rows(rows[~kept], gone_code, transitions_y, heads, cols)
+            rows = rows[kept]
+        moved += _move_drawn(rows, target, month, month + stage_months[target], cols,
+                             transitions_y, heads, gone_code, attrition_rng, promotion_rng)
+    return moved
+
+
+def _appoint(n, month, cols, transitions_y, heads, gone_code, to, sources, posts, min_months,
+             weight, share, attrition_rng, promotion_rng):
+    """``Agency.appoint``: vacancies of stage ``to`` filled from its sources; returns how
+    many were appointed."""
+    (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
+     review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
+    vacancies = posts - heads[to, 0] - heads[to, 1]
+    if vacancies <= 0:
+        return 0
+    women, men = appointable(n, month, min_months, sources, woman, code, since)
+    if len(women) + len(men) == 0:
+        return 0
+    chosen = select_split(women, men, vacancies, weight, share, promotion_rng)
+    _move_drawn(chosen, to, month, np.inf, cols, transitions_y, heads, gone_code,
+                attrition_rng, promotion_rng)
+    return len(chosen)
+
+
 # -- roster moves ------------------------------------------------------------------------------
 
-def remove_rows(rows, gone_code, transitions_y, heads, stage, code, e_exit, e_prom, until,
-                review, r_exit, r_prom, dest, pool):
+def remove_rows(rows, gone_code, transitions_y, heads, cols):
     """``Roster.remove``: counted as leavers, then their rows cleared; returns the count."""
+    (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
+     review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
     counted = _count_moves(rows, GONE, gone_code, code, transitions_y, heads)
     for row in rows:
         stage[row] = GONE
@@ -226,10 +332,11 @@ def remove_rows(rows, gone_code, transitions_y, heads, stage, code, e_exit, e_pr
 
 
 def move_rows(rows, to, month, until_value, clock_exit, clock_prom, gone_code, transitions_y,
-              heads, woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref,
-              r_exit, r_prom, review):
+              heads, cols):
     """``Roster.move`` with the fresh clocks already drawn (``clock_exit[j]`` for ``rows[j]``);
     returns the count."""
+    (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
+     review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
     counted = _count_moves(rows, to, gone_code, code, transitions_y, heads)
     for j in range(len(rows)):
         row = rows[j]
@@ -248,19 +355,19 @@ def move_rows(rows, to, month, until_value, clock_exit, clock_prom, gone_code, t
     return counted
 
 
-def add_rows(start, women, men, stage_value, month, until_value, since_value, since_given,
-             clock_exit, clock_prom, woman, stage, code, since, until, e_exit, h_exit, e_prom,
-             h_prom, t_ref, r_exit, r_prom, review, rest_until, dest, pool, dep_year,
-             dep_year_dest):
+def add_rows(start, women, men, stage_value, month, until_value, since_given, clock_exit,
+             clock_prom, cols):
     """``Roster.add`` into the rows from ``start``: ``women`` then ``men``, with their clocks
-    drawn (``since_given[j]`` where given, else ``since_value``)."""
+    drawn (``since_given[j]`` where given, else the month)."""
+    (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
+     review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
     for j in range(women + men):
         row = start + j
         w = j < women
         woman[row] = w
         stage[row] = stage_value
         code[row] = 2 * stage_value + (1 if w else 0)
-        since[row] = since_given[j] if len(since_given) else since_value
+        since[row] = since_given[j] if len(since_given) else month
         until[row] = until_value
         e_exit[row] = clock_exit[j]
         h_exit[row] = 0.0
@@ -279,26 +386,55 @@ def add_rows(start, women, men, stage_value, month, until_value, since_value, si
 
 # -- deployment --------------------------------------------------------------------------------
 
-def send_home(n, destination, rest_until_value, dest, rest_until):
-    """Everyone at ``destination`` comes home and rests until ``rest_until_value``."""
+def rotate(n, month, y, due, rest, eligible, min_months, positions, shares, weight,
+           pool_only, ready, cols, deployed, deployed_any, rng):
+    """A month's rotations (``Agency.deploy``): everyone at the due destinations ``due``
+    comes home and rests (``rest[j]`` months), then each destination in turn draws its
+    rotation among those at home, rested (in the pool where required), in an eligible stage
+    (``eligible[j, code]``), trained and senior enough, and not sent by an earlier one this
+    month. One pass over the roster finds every destination's candidates, women and men
+    apart as the selection needs them. Returns the number sent."""
+    (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
+     review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
+    m = len(due)
+    found = np.empty((m, 2, n), np.int64)
+    count = np.zeros((m, 2), np.int64)
     for i in range(n):
-        if dest[i] == destination:
-            dest[i] = NOWHERE
-            rest_until[i] = rest_until_value
-
-
-def candidates(n, month, pool_only, min_months, eligible, ready, dest, rest_until, pool, code,
-               since):
-    """Rows that may be sent now: at home, rested, in the pool if required, in an eligible
-    stage, trained and senior enough (``Agency.deploy``'s mask), ascending."""
-    out = np.empty(n, np.int64)
-    k = 0
-    for i in range(n):
-        if dest[i] != NOWHERE or not rest_until[i] <= month or (pool_only and not pool[i]):
+        d = dest[i]
+        if d != NOWHERE:
+            for j in range(m):
+                if due[j] == d:
+                    dest[i] = NOWHERE
+                    rest_until[i] = month + rest[j]
+            if dest[i] != NOWHERE:
+                continue
+        if not rest_until[i] <= month or (pool_only and not pool[i]):
             continue
         c = code[i]
-        if eligible[c] and month - since[i] >= _max(ready[c], min_months):
-            out[k] = i
+        w = 1 if woman[i] else 0
+        for j in range(m):
+            if eligible[j, c] and month - since[i] >= _max(ready[c], min_months[j]):
+                found[j, w, count[j, w]] = i
+                count[j, w] += 1
+    sent = 0
+    for j in range(m):
+        women = _still_home(found[j, 1, :count[j, 1]], dest, j > 0)
+        men = _still_home(found[j, 0, :count[j, 0]], dest, j > 0)
+        chosen = select_split(women, men, positions[j], weight, shares[j], rng)
+        post(chosen, due[j], y, woman, dest, deployed, deployed_any, dep_year, dep_year_dest)
+        sent += len(chosen)
+    return sent
+
+
+def _still_home(rows, dest, check):
+    """The rows not sent elsewhere earlier this month (none were before the first)."""
+    if not check:
+        return rows
+    out = np.empty(len(rows), np.int64)
+    k = 0
+    for row in rows:
+        if dest[row] == NOWHERE:
+            out[k] = row
             k += 1
     return out[:k]
 
@@ -321,27 +457,15 @@ def carry_over(n, y, woman, dest, deployed, deployed_any, dep_year, dep_year_des
     _count_year(rows[:k], y, woman, dest, deployed, deployed_any, dep_year, dep_year_dest)
 
 
-def select_rows(rows, woman, k, weight, share, rng):
-    """``deployment.select`` on candidate rows, drawing from ``rng`` inside the kernel in the
-    reference's order (numba's Generator gives numpy's draws); ``share`` NaN: no target.
-    Returns the chosen rows, women first, as the reference orders them."""
-    n = len(rows)
-    if k >= n:
-        return rows.copy()
-    n_w = 0
-    for row in rows:
-        if woman[row]:
-            n_w += 1
-    women, men = np.empty(n_w, np.int64), np.empty(n - n_w, np.int64)
-    i_w = i_m = 0
-    for row in rows:
-        if woman[row]:
-            women[i_w] = row
-            i_w += 1
-        else:
-            men[i_m] = row
-            i_m += 1
-    n_m = n - n_w
+def select_split(women, men, k, weight, share, rng):
+    """``deployment.select`` among candidate rows given as women's and men's (each
+    ascending), drawing from ``rng`` inside the kernel in the reference's order (numba's
+    Generator gives numpy's draws); ``share`` NaN: no target. Returns the chosen rows as the
+    reference orders them: women then men, or every candidate in row order when ``k`` takes
+    them all."""
+    n_w, n_m = len(women), len(men)
+    if k >= n_w + n_m:
+        return _merge(women, men)
     if share != share:
         k_w = _women_drawn(n_w, n_m, k, weight, rng)
     else:
@@ -349,6 +473,20 @@ def select_rows(rows, woman, k, weight, share, rng):
     out = np.empty(k, np.int64)
     out[:k_w] = _pick(women, k_w, rng)
     out[k_w:] = _pick(men, k - k_w, rng)
+    return out
+
+
+def _merge(a, b):
+    """Two ascending row lists as one."""
+    out = np.empty(len(a) + len(b), np.int64)
+    i = j = 0
+    for k in range(len(out)):
+        if j >= len(b) or (i < len(a) and a[i] < b[j]):
+            out[k] = a[i]
+            i += 1
+        else:
+            out[k] = b[j]
+            j += 1
     return out
 
 
@@ -400,15 +538,41 @@ def women_drawn(u, n_w, n_m, weight):
 
 # -- careers' appointments, the census and the pool ---------------------------------------------
 
-def appointable(n, month, min_months, sources, code, since):
-    """Rows in a source stage (``sources`` per code) with the tenure to be appointed."""
-    out = np.empty(n, np.int64)
-    k = 0
+def appointable(n, month, min_months, sources, woman, code, since):
+    """Women and men (rows, ascending) in a source stage (``sources`` per code) with the
+    tenure to be appointed."""
+    women, men = np.empty(n, np.int64), np.empty(n, np.int64)
+    n_w = n_m = 0
     for i in range(n):
         if sources[code[i]] and month - since[i] >= min_months:
-            out[k] = i
-            k += 1
-    return out[:k]
+            if woman[i]:
+                women[n_w] = i
+                n_w += 1
+            else:
+                men[n_m] = i
+                n_m += 1
+    return women[:n_w], men[:n_m]
+
+
+def compact(n, cols):
+    """``Roster.compact``: the rows of people still here moved up in order; returns their
+    number."""
+    (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
+     review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
+    j = 0
+    for i in range(n):
+        if stage[i] == GONE:
+            continue
+        if j != i:
+            woman[j], stage[j], code[j] = woman[i], stage[i], code[i]
+            since[j], until[j], e_exit[j], h_exit[j] = since[i], until[i], e_exit[i], h_exit[i]
+            e_prom[j], h_prom[j], t_ref[j], r_exit[j] = e_prom[i], h_prom[i], t_ref[i], r_exit[i]
+            r_prom[j], review[j], rest_until[j] = r_prom[i], review[i], rest_until[i]
+            dest[j] = dest[i]
+            pool[j], dep_year[j] = pool[i], dep_year[i]
+            dep_year_dest[j, :] = dep_year_dest[i, :]
+        j += 1
+    return j
 
 
 def census(n, count_pool, woman, stage, dest, pool, posted, pool_stock):
@@ -439,6 +603,9 @@ def pool_turnover(n, u, join, leave, staff, external, woman, stage, code, dest, 
     return gone[:k]
 
 
-_KERNELS = {f.__name__: f for f in (careers_scan, remove_rows, move_rows, add_rows, send_home, candidates,
-                                    post, carry_over, select_rows, appointable, census,
-                                    pool_turnover)}
+_INLINE = ("_max", "_min", "_rates", "_next_review")
+_PIECES = ("_count_moves", "_count_year", "_pick", "_women_drawn", "women_drawn", "_move_drawn",
+           "_complete", "_appoint", "careers_scan", "appointable", "select_split", "_merge",
+           "_still_home", "post")
+_KERNELS = ("careers_month", "rotate", "carry_over", "remove_rows", "move_rows", "add_rows",
+            "census", "compact", "pool_turnover")

@@ -44,6 +44,7 @@ class Roster:
 
         g = getattr
         self.cap = cap
+        self._columns: tuple[np.ndarray, ...] | None = None
         self.woman = grow(g(self, "woman", None), np.bool_, False)
         self.stage = grow(g(self, "stage", None), np.int8, GONE)
         self.code = grow(g(self, "code", None), np.int16, self.gone_code)
@@ -108,11 +109,8 @@ class Roster:
         clock_prom = promotion.exponential(size=k)
         given = np.empty(0) if since is None else np.asarray(since, np.float64)
         assert self.k is not None
-        self.k.add_rows(self.n, women, men, stage, float(month), float(until), float(month),
-                        given, clock_exit, clock_prom, self.woman, self.stage, self.code,
-                        self.since, self.until, self.e_exit, self.h_exit, self.e_prom,
-                        self.h_prom, self.t_ref, self.r_exit, self.r_prom, self.review,
-                        self.rest_until, self.dest, self.pool, self.dep_year, self.dep_year_dest)
+        self.k.add_rows(self.n, women, men, stage, float(month), float(until), given,
+                        clock_exit, clock_prom, self.columns())
         self.n += k
         self._count_entries(women, men, stage, month, count)
 
@@ -132,11 +130,10 @@ class Roster:
         if self.k is not None:
             clock_exit = attrition.exponential(size=len(rows))
             clock_prom = promotion.exponential(size=len(rows))
-            self.moved += self.k.move_rows(rows, stage, float(month), float(until), clock_exit, clock_prom,
-                             self.gone_code, self.transitions[self.year_index(event_month)],
-                             self.heads, self.woman, self.stage, self.code, self.since,
-                             self.until, self.e_exit, self.h_exit, self.e_prom, self.h_prom,
-                             self.t_ref, self.r_exit, self.r_prom, self.review)
+            self.moved += self.k.move_rows(rows, stage, float(month), float(until),
+                                           clock_exit, clock_prom, self.gone_code,
+                                           self.transitions[self.year_index(event_month)],
+                                           self.heads, self.columns())
             return
         self._count(rows, stage, event_month)
         self.stage[rows] = stage
@@ -160,10 +157,9 @@ class Roster:
     def remove(self, rows: np.ndarray, event_month: float) -> None:
         """People leave the agency (attrition, dropout, end of service)."""
         if self.k is not None:
-            self.moved += self.k.remove_rows(rows, self.gone_code, self.transitions[self.year_index(event_month)],
-                               self.heads, self.stage, self.code, self.e_exit, self.e_prom,
-                               self.until, self.review, self.r_exit, self.r_prom, self.dest,
-                               self.pool)
+            self.moved += self.k.remove_rows(rows, self.gone_code,
+                                             self.transitions[self.year_index(event_month)],
+                                             self.heads, self.columns())
             return
         self._count(rows, GONE, event_month)
         self.stage[rows] = GONE
@@ -189,8 +185,18 @@ class Roster:
         if to != GONE:
             self.heads[to] += counts.sum(axis=0)
 
+    def columns(self) -> tuple[np.ndarray, ...]:
+        """The columns in ``_COLUMNS`` order (as the kernels unpack them); the same arrays
+        until the roster grows."""
+        if self._columns is None:
+            self._columns = tuple(getattr(self, name) for name in self._COLUMNS)
+        return self._columns
+
     def compact(self) -> None:
         """Drop the rows of people who have left (once a year)."""
+        if self.k is not None:
+            self.n = int(self.k.compact(self.n, self.columns()))
+            return
         keep = np.flatnonzero(self.stage[: self.n] != GONE)
         if len(keep) == self.n:
             return

@@ -363,7 +363,7 @@ def dask_backend(dask: str | None = None, scheduler_file: Path | str | None = No
     return connect(dask, timeout)
 
 
-MUST_MATCH = ("wps-deploy-sim", "numpy")   # what fixes the numbers a worker computes
+MUST_MATCH = ("wps-deploy-sim", "numpy", "numba")   # what fixes the numbers a worker computes
 
 
 def _package_versions() -> dict[str, str]:
@@ -375,8 +375,8 @@ def _package_versions() -> dict[str, str]:
 
 
 def check_worker_versions(client: Any, option: str = "--dask") -> None:
-    """Refuse a cluster whose workers run another package or numpy version than this process:
-    their results would silently differ (numpy fixes the random streams). Workers that join
+    """Refuse a cluster whose workers run another package, numpy or numba version than this
+    process: their results would silently differ (numpy fixes the random streams). Workers that join
     later are started from the same environment by the same job script, which is the rule."""
     here = _package_versions()
     try:

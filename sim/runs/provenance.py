@@ -14,7 +14,7 @@ from importlib.metadata import PackageNotFoundError, version
 from sim import __version__
 
 # The libraries whose versions can change a number in the outputs (or how it was computed).
-LIBRARIES = ("numpy", "scipy", "polars", "simpy", "pydantic")
+LIBRARIES = ("numpy", "numba", "scipy", "polars", "simpy", "pydantic")
 
 
 def library_versions() -> dict[str, str]:
