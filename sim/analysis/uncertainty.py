@@ -105,7 +105,10 @@ def draw_parameters(parameters: pl.DataFrame, agency: str | None = None
     out: dict[str, np.ndarray] = {}
     if agency is not None and "agency" in parameters.columns:
         parameters = parameters.filter(pl.col("agency") == agency)
-    per_draw = parameters.group_by("parameter", "draw").agg(pl.col("value").first())
+    # In the parameters' own order: tied correlations keep it (stable sort), so the same
+    # draws give the same top parameters every time.
+    per_draw = parameters.group_by("parameter", "draw", maintain_order=True).agg(
+        pl.col("value").first())
     for (name,), part in per_draw.partition_by("parameter", as_dict=True).items():
         arr = np.full(n, np.nan)
         arr[part["draw"].to_numpy()] = part["value"].to_numpy()
