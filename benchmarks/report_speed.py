@@ -77,14 +77,16 @@ def load_frames(out_dir: Path, replications: int | None = None) -> RunFrames:
 
 
 def resized(runs: pl.DataFrame, replications: int) -> pl.DataFrame:
-    """``runs`` with replications 0..replications-1: the folder's replications in turn."""
+    """``runs`` with replications 0..replications-1: the folder's replications in turn, in
+    one chunk, as ``run`` hands them to the report (a frame of one chunk per replication
+    would time, and sum in, a layout no run produces)."""
     have = sorted(runs["replication"].unique().to_list())
     parts = []
     for r in range(replications):
         own = runs.filter(pl.col("replication") == have[r % len(have)])
         parts.append(own.with_columns(pl.lit(r, dtype=runs.schema["replication"])
                                       .alias("replication")))
-    return pl.concat(parts)
+    return pl.concat(parts, rechunk=True)
 
 
 def report_seconds(out_dir_or_frames: Path | str | RunFrames, repeats: int = 5) -> float:

@@ -18,10 +18,12 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import dataclass
-from typing import TextIO, cast
+from typing import Sequence, TextIO, cast
 
+import numpy as np
 import polars as pl
 
+from sim.analysis.cells import Cell, split_cells
 from sim.scenario.targets import UnTarget, load_targets
 
 MAX_SE = 0.005     # the largest acceptable MC standard error of a headline share (0.5 points)
@@ -57,22 +59,23 @@ def needed_replications(n: int, se: float, max_se: float = MAX_SE) -> int:
 
 def headline_precision(runs: pl.DataFrame, horizon: int,
                        targets: tuple[UnTarget, ...] | None = None) -> list[Precision]:
-    """The MC error of every modelled target's share in its year, once per (series, year)."""
+    """The MC error of every modelled target's share in its year, once per (series, year);
+    the cells split from the runs in one pass (:mod:`sim.analysis.cells`)."""
+    keys = list(dict.fromkeys((t.series, t.year)
+                              for t in (targets if targets is not None else load_targets())
+                              if t.series is not None and t.year <= horizon))
+    cells = split_cells(runs, keys, ("share",))
     out: list[Precision] = []
-    seen: set[tuple[str | None, int]] = set()
-    for t in targets if targets is not None else load_targets():
-        key = (t.series, t.year)
-        if t.series is None or t.year > horizon or key in seen:
+    for series, year in keys:
+        if (cell := cells.get((series, year))) is None:
             continue
-        seen.add(key)
-        shares = runs.filter((pl.col("series") == t.series) & (pl.col("year") == t.year))
-        shares = shares["share"].drop_nulls().drop_nans()
+        shares = cell["share"].drop_nulls().drop_nans()
         if shares.len() == 0:
             continue
         n = shares.len()
         # A float column's std and mean are floats (polars types them for every dtype).
         se = float(cast(float, shares.std()) / math.sqrt(n)) if n > 1 else math.nan
-        out.append(Precision(t.series, t.year, n, float(cast(float, shares.mean())), se))
+        out.append(Precision(series, year, n, float(cast(float, shares.mean())), se))
     return out
 
 
@@ -107,15 +110,22 @@ def warn_imprecise(runs: pl.DataFrame, horizon: int, quiet: bool = False,
 def running_se(runs: pl.DataFrame, series: str, year: int) -> tuple[list[int], list[float]]:
     """The Monte Carlo standard error of the mean share after the first ``n`` replications,
     for ``n = 2 .. N`` (in replication order): how the headline's error actually narrowed."""
-    shares = (runs.filter((pl.col("series") == series) & (pl.col("year") == year))
-              .sort("replication")["share"].drop_nulls().drop_nans().to_list())
-    ns, ses = [], []
-    total = total_sq = 0.0
-    for n, x in enumerate(shares, start=1):
-        total += x
-        total_sq += x * x
-        if n >= 2:
-            var = max(total_sq - total * total / n, 0.0) / (n - 1)
-            ns.append(n)
-            ses.append(math.sqrt(var / n))
-    return ns, ses
+    return running_ses(runs, [(series, year)]).get((series, year), ([], []))
+
+
+def running_ses(runs: pl.DataFrame, cells: Sequence[Cell]
+                ) -> dict[Cell, tuple[list[int], list[float]]]:
+    """:func:`running_se` of several cells, split from the runs in one pass."""
+    parts = split_cells(runs, cells, ("share",), by_replication=True)
+    return {cell: _narrowing(part["share"].drop_nulls().drop_nans().to_numpy())
+            for cell, part in parts.items()}
+
+
+def _narrowing(shares: np.ndarray) -> tuple[list[int], list[float]]:
+    """Running sums as one cumulative sum each: the same additions, in the same order, as a
+    loop over the replications, without a Python step per replication."""
+    shares = shares.astype(float)
+    n = np.arange(1, len(shares) + 1, dtype=float)
+    total, total_sq = np.cumsum(shares), np.cumsum(shares * shares)
+    var = np.maximum(total_sq - total * total / n, 0.0)[1:] / (n[1:] - 1)
+    return n[1:].astype(int).tolist(), np.sqrt(var / n[1:]).tolist()

@@ -21,6 +21,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import polars as pl
 
+from sim.analysis.cells import split_cells
 from sim.model.series import BY_ID
 from sim.scenario.targets import UnTarget
 
@@ -105,7 +106,10 @@ def draw_parameters(parameters: pl.DataFrame, agency: str | None = None
     out: dict[str, np.ndarray] = {}
     if agency is not None and "agency" in parameters.columns:
         parameters = parameters.filter(pl.col("agency") == agency)
-    per_draw = parameters.group_by("parameter", "draw").agg(pl.col("value").first())
+    # In the parameters' own order: tied correlations keep it (stable sort), so the same
+    # draws give the same top parameters every time.
+    per_draw = parameters.group_by("parameter", "draw", maintain_order=True).agg(
+        pl.col("value").first())
     for (name,), part in per_draw.partition_by("parameter", as_dict=True).items():
         arr = np.full(n, np.nan)
         arr[part["draw"].to_numpy()] = part["value"].to_numpy()
@@ -122,36 +126,41 @@ def uncertainty_frame(runs: pl.DataFrame, targets: Sequence[UnTarget],
                       parameters: pl.DataFrame | None) -> pl.DataFrame:
     """Per modelled target (``target_id``, ``series``, ``year``): the total sd of the share,
     the chance sd, the share of the variance from the parameters and the top parameters
-    (``name (r²)``; empty with fixed parameters)."""
+    (``name (r²)``; empty with fixed parameters). The cells come from the runs in one pass,
+    each agency's parameters are read once."""
     draw_of, values = draw_parameters(parameters) if parameters is not None else ({}, {})
-    drawn = bool(draw_of)
+    cells = split_cells(runs, [(t.series, t.year) for t in targets if t.series is not None],
+                        ("replication", "share"), by_replication=True)
+    by_agency: dict[str, dict[str, np.ndarray]] = {}
     rows = []
     for t in targets:
-        series, year = t.series, t.year
-        if series is None:
-            continue
-        part = runs.filter((pl.col("series") == series) & (pl.col("year") == year)).sort(
-            "replication")
-        if part.height == 0:
+        if t.series is None or (part := cells.get((t.series, t.year))) is None:
             continue
         shares = part["share"].cast(pl.Float64).fill_null(float("nan")).to_numpy()
-        reps = part["replication"].to_list()
-        if not drawn:
+        if not draw_of:
             sd = float(np.nanstd(shares, ddof=1)) if np.isfinite(shares).sum() > 1 else None
             rows.append({"target_id": t.target_id, "uncertainty": "chance only",
                          "sd": sd, "sd_chance": sd, "var_share_parameters": None,
                          "top_parameters": None})
             continue
-        own = draw_parameters(parameters, BY_ID[series].agency)[1] \
-            if parameters is not None and series in BY_ID else values
-        split = variance_split(shares, np.array([draw_of.get(r, -1 - r) for r in reps]), own)
-        share = split.share_parameters
-        rows.append({"target_id": t.target_id, "uncertainty": "parameters and chance",
-                     "sd": _sqrt(split.total), "sd_chance": _sqrt(split.chance),
-                     "var_share_parameters": share,
-                     "top_parameters": "; ".join(f"{n} ({r2:.2f})" for n, r2 in split.top
-                                                 if r2 > 0) or None})
+        own = values
+        if parameters is not None and t.series in BY_ID:
+            agency = BY_ID[t.series].agency
+            if agency not in by_agency:
+                by_agency[agency] = draw_parameters(parameters, agency)[1]
+            own = by_agency[agency]
+        draws = np.array([draw_of.get(r, -1 - r) for r in part["replication"].to_list()])
+        rows.append(_split_row(t.target_id, variance_split(shares, draws, own)))
     return pl.DataFrame(rows, schema=UNCERTAINTY_COLUMNS)
+
+
+def _split_row(target_id: str, split: Split) -> dict[str, str | float | None]:
+    share = split.share_parameters
+    return {"target_id": target_id, "uncertainty": "parameters and chance",
+            "sd": _sqrt(split.total), "sd_chance": _sqrt(split.chance),
+            "var_share_parameters": share,
+            "top_parameters": "; ".join(f"{n} ({r2:.2f})" for n, r2 in split.top
+                                        if r2 > 0) or None}
 
 
 def _sqrt(v: float) -> float | None:

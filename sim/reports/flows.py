@@ -148,8 +148,8 @@ def flow_series() -> frozenset[str]:
 @dataclass(frozen=True)
 class FlowCube:
     """Every quantity a flow reads, as arrays ``[series, year, replication]`` (nulls as 0),
-    built from the runs in one filter and sort, once per report, so that every link of every
-    agency and year is plain array arithmetic."""
+    built from the runs in one filter, once per report, so that every link of every agency
+    and year is plain array arithmetic."""
 
     series: dict[str, int]
     years: dict[int, int]
@@ -157,26 +157,43 @@ class FlowCube:
 
     @classmethod
     def of(cls, runs: pl.DataFrame) -> FlowCube:
+        """Each row scattered to its place (series, years and replications in sorted order):
+        no sort of the runs by their string series, which at 400 replications cost more than
+        everything else in the cube."""
         cols = sorted({c for pair in QUANTITY_COLUMNS.values() for c in pair})
         frame = (runs.lazy().select("series", "year", "replication", *cols)
-                 .filter(pl.col("series").is_in(list(flow_series())))
-                 .sort("series", "year", "replication").collect())
-        series = frame["series"].unique(maintain_order=True).to_list()
-        years = frame["year"].unique(maintain_order=True).to_list()
-        shape = (len(series), len(years), frame["replication"].n_unique())
+                 .filter(pl.col("series").is_in(list(flow_series()))).collect())
+        series = sorted(frame["series"].unique().to_list())
+        years, reps = (np.unique(frame[c].to_numpy()) for c in ("year", "replication"))
+        shape = (len(series), len(years), len(reps))
         if frame.height != shape[0] * shape[1] * shape[2]:
             raise ValueError("runs do not hold every series and year for every replication")
-        return cls({s: i for i, s in enumerate(series)}, {y: i for i, y in enumerate(years)},
-                   {c: frame[c].fill_null(0).to_numpy().astype(float).reshape(shape)
+        place = (frame["series"].replace_strict(series, range(len(series)),
+                                                return_dtype=pl.Int64).to_numpy(),
+                 np.searchsorted(years, frame["year"].to_numpy()),
+                 np.searchsorted(reps, frame["replication"].to_numpy()))
+        return cls({s: i for i, s in enumerate(series)},
+                   {y: i for i, y in enumerate(years.tolist())},
+                   {c: _scattered(frame[c].fill_null(0).to_numpy().astype(float), place, shape)
                     for c in cols})
 
-    def pair(self, quantity: str, series: str, year: int) -> np.ndarray:
-        """Women and men (``[2, replication]``) of one quantity; ``start`` reads the year-end
-        stock of the year before."""
-        y = self.years[year - 1 if quantity == "start" else year]
+    def pair(self, quantity: str, series: str, year: int | Sequence[int]) -> np.ndarray:
+        """Women and men (``[2, replication]``, or ``[year, 2, replication]`` for several
+        years) of one quantity; ``start`` reads the year-end stock of the year before."""
+        shift = 1 if quantity == "start" else 0
+        y = ([self.years[t - shift] for t in year] if isinstance(year, Sequence)
+             else self.years[year - shift])
         women_col, total_col = QUANTITY_COLUMNS[quantity]
         women = self.columns[women_col][self.series[series], y]
-        return np.stack([women, self.columns[total_col][self.series[series], y] - women])
+        return np.stack([women, self.columns[total_col][self.series[series], y] - women],
+                        axis=-2)
+
+
+def _scattered(values: np.ndarray, place: tuple[np.ndarray, ...],
+               shape: tuple[int, int, int]) -> np.ndarray:
+    out = np.empty(shape)
+    out[place] = values
+    return out
 
 
 def flow_values(cube: FlowCube, flows: Sequence[Flow], year: int) -> np.ndarray:
@@ -189,6 +206,14 @@ def flow_values(cube: FlowCube, flows: Sequence[Flow], year: int) -> np.ndarray:
                      for f in flows])
 
 
+def yearly_flow_values(cube: FlowCube, flows: Sequence[Flow], years: Sequence[int]
+                       ) -> np.ndarray:
+    """:func:`flow_values` of every year at once, ``[year, flow, 2, replication]``: the same
+    sums element by element, one array operation per term instead of one per term and year."""
+    return np.stack([sum(sign * cube.pair(q, s, years) for sign, q, s in f.terms)
+                     for f in flows], axis=1)
+
+
 def sankey_figure(cube: FlowCube, agency: str, years: Sequence[int], default: int) -> Chart:
     """One agency's flows, one link per gender; a menu picks the year. Link values are the
     mean over replications, the hover adds the 90% interval."""
@@ -197,7 +222,7 @@ def sankey_figure(cube: FlowCube, agency: str, years: Sequence[int], default: in
     source = [nodes.index(f.source) for f in flows for _ in (0, 1)]
     target = [nodes.index(f.target) for f in flows for _ in (0, 1)]
     colours = [rgba(c, 0.45) for _ in flows for c in (WOMEN_COLOUR, MEN_COLOUR)]
-    per_year = {y: _sankey_links(flow_values(cube, flows, y), flows) for y in years}
+    per_year = dict(zip(years, _sankey_links(yearly_flow_values(cube, flows, years), flows)))
     value, custom = per_year[default]
     fig = Chart([sankey(
         arrangement="snap", valueformat=",.0f",
@@ -221,30 +246,33 @@ def sankey_figure(cube: FlowCube, agency: str, years: Sequence[int], default: in
     return fig
 
 
-def _sankey_links(values: np.ndarray, flows: Sequence[Flow]) -> tuple[list[float], list[str]]:
-    """Mean link values (negative means, impossible but for rounding, drawn as 0) and hovers."""
-    mean = values.mean(axis=2)
-    lo, hi = np.percentile(values, 5, axis=2), np.percentile(values, 95, axis=2)
-    out_v, out_c = [], []
-    for i, f in enumerate(flows):
-        for g, who in enumerate(("Women", "Men")):
-            out_v.append(round(max(float(mean[i, g]), 0.0), 2))
-            out_c.append(f"{plain(f.source)} → {plain(f.target)}<br>{who}: "
-                         f"{count_interval(mean[i, g], lo[i, g], hi[i, g])} (mean, 90% interval)")
-    return out_v, out_c
+def _sankey_links(values: np.ndarray, flows: Sequence[Flow]
+                  ) -> list[tuple[list[float], list[str]]]:
+    """Per year of ``values`` (``[year, flow, 2, replication]``): mean link values (negative
+    means, impossible but for rounding, drawn as 0) and hovers. One mean and one percentile
+    call over every year: the per-year loop of ``np.percentile`` was most of the diagrams'
+    time at 400 replications."""
+    mean = values.mean(axis=-1)
+    lo, hi = np.percentile(values, [5, 95], axis=-1)
+    out = []
+    for y in range(values.shape[0]):
+        out_v, out_c = [], []
+        for i, f in enumerate(flows):
+            for g, who in enumerate(("Women", "Men")):
+                out_v.append(round(max(float(mean[y, i, g]), 0.0), 2))
+                out_c.append(f"{plain(f.source)} → {plain(f.target)}<br>{who}: "
+                             f"{count_interval(mean[y, i, g], lo[y, i, g], hi[y, i, g])} "
+                             "(mean, 90% interval)")
+        out.append((out_v, out_c))
+    return out
 
 
 def flow_table_rows(cube: FlowCube, agency: str, year: int) -> list[list[Any]]:
     """The table under the diagrams: per link, what it counts and its women and men."""
     flows = agency_flows(agency)
     v = flow_values(cube, flows, year)
-    rows = []
-    for i, f in enumerate(flows):
-        cells = []
-        for g in (0, 1):
-            x = v[i, g]
-            cells.append(count_interval(x.mean(), np.percentile(x, 5), np.percentile(x, 95)))
-        rows.append([f"{f.source} → {f.target}", f.counts, *cells])
-    return rows
-
-
+    mean = v.mean(axis=-1)
+    lo, hi = np.percentile(v, [5, 95], axis=-1)
+    return [[f"{f.source} → {f.target}", f.counts,
+             *(count_interval(mean[i, g], lo[i, g], hi[i, g]) for g in (0, 1))]
+            for i, f in enumerate(flows)]

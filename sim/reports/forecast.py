@@ -29,7 +29,7 @@ import polars as pl
 
 from sim import __version__
 from sim.analysis.attainment import OFF_TRACK, ON_TRACK, headline_targets, target_table
-from sim.analysis.precision import MAX_SE, Precision, headline_precision, running_se
+from sim.analysis.precision import MAX_SE, Precision, headline_precision, running_ses
 from sim.model.series import AF, DEMA, POLICE
 from sim.reports.charts import (
     deployed_panels,
@@ -181,10 +181,12 @@ def replications_figure(runs: pl.DataFrame, rows: Sequence[Precision],
     needed = max((r.needed or 0 for r in rows), default=0)
     top = max(n_now, needed) * 1.5
     names = {(t.series, t.year): category_title(t) for t in headline_targets(targets)}
-    for k, r in enumerate(x for x in rows if (x.series, x.year) in names):
+    shown = [x for x in rows if (x.series, x.year) in names]
+    narrowing = running_ses(runs, [(r.series, r.year) for r in shown])
+    for k, r in enumerate(shown):
         colour = COLOURS[k % len(COLOURS)]
         label = f"{names[(r.series, r.year)]} {r.year}"
-        ns, ses = running_se(runs, r.series, r.year)
+        ns, ses = narrowing.get((r.series, r.year), ([], []))
         fig.add_trace(scatter(x=ns, y=[100 * s for s in ses], mode="lines", name=label,
                                  line=dict(color=colour), legendgroup=label))
         if math.isfinite(r.se):
