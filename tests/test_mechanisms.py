@@ -5,6 +5,10 @@ capacity-limited continuation, the academy's pull and the pool's size; the appoi
 levers; training, seniority and per-destination rest before a deployment; the DEMA pool's one
 leave_rate; and the police's two tracks. Seeds are fixed; where a number is random, its
 tolerance is derived from its Monte Carlo error next to the assertion.
+
+Several tests watch the engine's steps from Python (spies on ``Agency.appoint``,
+``deployment.send``, ``Roster.compact``...), so this module runs the numpy reference path,
+which is the specification; ``tests/test_kernels.py`` holds the compiled kernels to it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from sim.model import conscription, deployment
+from sim.model import conscription, deployment, kernels
 from sim.model.agencies import Agency, DemaAgency
 from sim.model.replication import build
 from sim.model.roster import GONE, NOWHERE, Roster
@@ -24,6 +28,14 @@ from sim.scenario.loading import load_scenario, merge
 from sim.scenario.schema import Scenario
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def reference_path():
+    kernels.use(False)
+    yield
+    kernels.use(None)
+
 AUG_2025, FEB_2026, AUG_2026 = 2025 * 12 + 7, 2026 * 12 + 1, 2026 * 12 + 7
 AFTER_REFORM = (AUG_2025, FEB_2026, AUG_2026)   # the first three Armed Forces intakes
 
