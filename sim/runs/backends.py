@@ -249,6 +249,12 @@ def stop_pool(pool: ProcessPoolExecutor, grace: float = 2.0) -> None:
         if proc.is_alive():
             proc.kill()
             proc.join(1.0)
+    # Let the pool's manager thread see its dead workers and close its wakeup pipe now: at
+    # exit, concurrent.futures writes to that pipe unless it is closed, and a close racing
+    # the write prints "Bad file descriptor" after the command's last word.
+    manager = getattr(pool, "_executor_manager_thread", None)
+    if manager is not None:
+        manager.join(grace)
 
 
 def wait_interruptibly(futures: list[Future], poll: float = 0.25) -> list[Future]:
