@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import math
 import os
+from contextlib import contextmanager
 from types import SimpleNamespace
+from typing import Iterator
 
 import numpy as np
 
@@ -42,6 +44,25 @@ def use(compiled: bool | None) -> None:
     _CHOICE.pop("compiled", None)
     if compiled is not None:
         _CHOICE["compiled"] = compiled
+
+
+@contextmanager
+def for_replications(count: int) -> Iterator[None]:
+    """Run ``count`` replications in this process on the path that is quicker for them.
+
+    Loading the kernels (numba's import, its registries, the cached machine code) costs a
+    process about a second, and they save about that much a replication; so a process that
+    simulates a single replication and has not loaded them runs the numpy path, which gives
+    the same numbers. An explicit choice (:func:`use`, ``WPS_SIM_KERNELS``) is kept."""
+    single = (count <= 1 and "compiled" not in _CHOICE and True not in _LOADED
+              and "WPS_SIM_KERNELS" not in os.environ)
+    if single:
+        use(False)
+    try:
+        yield
+    finally:
+        if single:
+            use(None)
 
 
 def load() -> SimpleNamespace | None:

@@ -14,6 +14,7 @@ from typing import Any, Callable, Iterable, Mapping
 import numpy as np
 import polars as pl
 
+from sim.model import kernels
 from sim.model.replication import ReplicationResult, simulate
 from sim.runs.backends import Backend, abort, backend_for, run_ordered
 from sim.scenario.schema import Scenario
@@ -23,13 +24,15 @@ Progress = Callable[[int], None]
 
 
 def _batch(scenario: Scenario, replications: list[int]) -> list[ReplicationResult]:
-    return [simulate(scenario, r) for r in replications]
+    with kernels.for_replications(len(replications)):
+        return [simulate(scenario, r) for r in replications]
 
 
 def _drawn_batch(jobs: list[tuple[Scenario, int]],
                  agencies: tuple[str, ...] | None = None) -> list[ReplicationResult]:
     """Replications each with its own scenario (a parameter draw)."""
-    return [simulate(scenario, r, agencies) for scenario, r in jobs]
+    with kernels.for_replications(len(jobs)):
+        return [simulate(scenario, r, agencies) for scenario, r in jobs]
 
 
 drawn_batch = _drawn_batch
