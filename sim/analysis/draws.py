@@ -39,7 +39,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import numpy as np
 import polars as pl
@@ -265,8 +265,10 @@ class ParameterDraws:
                              f"{replication}): {problem.problem}") from None
 
     def scenarios(self, scenario: Scenario, replications: Iterable[int]
-                  ) -> dict[int, Scenario]:
-        return {r: self.apply(scenario, r) for r in replications}
+                  ) -> "DrawnScenarios":
+        """Each replication's scenario, made when it is asked for (a drawn scenario is
+        hundreds of KB: a run of 1,000 holding them all would double the parent's memory)."""
+        return DrawnScenarios(self, scenario, tuple(replications))
 
     def drawn_keys(self, scenario: Scenario) -> list[str]:
         """The scenario keys whose values the draws change (some of the time) for this
@@ -385,3 +387,22 @@ def _posterior(path: Path, key: str, agency: str, data: Any, known: Mapping[str,
                              f"the config's [{p.lo:g}, {p.hi:g}]")
     return Posterior.load({"names": names, "lo": arrays["lo"], "hi": arrays["hi"],
                            "center": arrays["center"], "cov": cov})
+
+
+class DrawnScenarios(Mapping[int, Scenario]):
+    """Replication -> its scenario under its parameter draw, made on each lookup."""
+
+    def __init__(self, draws: ParameterDraws, scenario: Scenario, replications: tuple[int, ...]):
+        self.draws, self.scenario, self.replications = draws, scenario, replications
+        self._known = frozenset(replications)
+
+    def __getitem__(self, replication: int) -> Scenario:
+        if replication not in self._known:
+            raise KeyError(replication)
+        return self.draws.apply(self.scenario, replication)
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.replications)
+
+    def __len__(self) -> int:
+        return len(self.replications)

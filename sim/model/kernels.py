@@ -412,52 +412,50 @@ def rotate(n, month, y, due, rest, eligible, min_months, positions, shares, weig
     """A month's rotations (``Agency.deploy``): everyone at the due destinations ``due``
     comes home and rests (``rest[j]`` months), then each destination in turn draws its
     rotation among those at home, rested (in the pool where required), in an eligible stage
-    (``eligible[j, code]``), trained and senior enough, and not sent by an earlier one this
-    month. One pass over the roster finds every destination's candidates, women and men
-    apart as the selection needs them. Returns the number sent."""
+    (``eligible[j, code]``), trained and senior enough; those sent by an earlier destination
+    this month are abroad again, so not at home. Returns the number sent."""
     (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
      review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
-    m = len(due)
-    found = np.empty((m, 2, n), np.int64)
-    count = np.zeros((m, 2), np.int64)
-    for i in range(n):
-        d = dest[i]
-        if d != NOWHERE:
-            for j in range(m):
-                if due[j] == d:
-                    dest[i] = NOWHERE
-                    rest_until[i] = month + rest[j]
-            if dest[i] != NOWHERE:
-                continue
-        if not rest_until[i] <= month or (pool_only and not pool[i]):
-            continue
-        c = code[i]
-        w = 1 if woman[i] else 0
-        for j in range(m):
-            if eligible[j, c] and month - since[i] >= _max(ready[c], min_months[j]):
-                found[j, w, count[j, w]] = i
-                count[j, w] += 1
     sent = 0
-    for j in range(m):
-        women = _still_home(found[j, 1, :count[j, 1]], dest, j > 0)
-        men = _still_home(found[j, 0, :count[j, 0]], dest, j > 0)
+    for j in range(len(due)):
+        women, men = _at_home(n, month, j == 0, due, rest, eligible[j], min_months[j],
+                              pool_only, ready, woman, code, since, rest_until, dest, pool)
         chosen = select_split(women, men, positions[j], weight, shares[j], rng)
         post(chosen, due[j], y, woman, dest, deployed, deployed_any, dep_year, dep_year_dest)
         sent += len(chosen)
     return sent
 
 
-def _still_home(rows, dest, check):
-    """The rows not sent elsewhere earlier this month (none were before the first)."""
-    if not check:
-        return rows
-    out = np.empty(len(rows), np.int64)
-    k = 0
-    for row in rows:
-        if dest[row] == NOWHERE:
-            out[k] = row
-            k += 1
-    return out[:k]
+def _at_home(n, month, bring_home, due, rest, eligible, min_months, pool_only, ready, woman,
+             code, since, rest_until, dest, pool):
+    """Women and men (rows, ascending) who may be sent: at home, rested, in the pool where
+    required, in an eligible stage, trained and senior enough. With ``bring_home`` (the
+    first destination's pass) those at a due destination come home first, as they reach it:
+    coming home changes only their own row."""
+    women, men = np.empty(n, np.int64), np.empty(n, np.int64)
+    n_w = n_m = 0
+    for i in range(n):
+        d = dest[i]
+        if d != NOWHERE:
+            if not bring_home:
+                continue
+            for k in range(len(due)):
+                if due[k] == d:
+                    dest[i] = NOWHERE
+                    rest_until[i] = month + rest[k]
+            if dest[i] != NOWHERE:
+                continue
+        if not rest_until[i] <= month or (pool_only and not pool[i]):
+            continue
+        c = code[i]
+        if eligible[c] and month - since[i] >= _max(ready[c], min_months):
+            if woman[i]:
+                women[n_w] = i
+                n_w += 1
+            else:
+                men[n_m] = i
+                n_m += 1
+    return women[:n_w], men[:n_m]
 
 
 def post(rows, destination, y, woman, dest, deployed, deployed_any, dep_year, dep_year_dest):
@@ -627,6 +625,6 @@ def pool_turnover(n, u, join, leave, staff, external, woman, stage, code, dest, 
 _INLINE = ("_max", "_min", "_rates", "_next_review")
 _PIECES = ("_count_moves", "_count_year", "_pick", "_women_drawn", "women_drawn", "_move_drawn",
            "_complete", "_appoint", "careers_scan", "appointable", "select_split", "_merge",
-           "_still_home", "post")
+           "_at_home", "post")
 _KERNELS = ("careers_month", "rotate", "carry_over", "remove_rows", "move_rows", "add_rows",
             "census", "compact", "pool_turnover")

@@ -9,7 +9,7 @@ replication order.
 from __future__ import annotations
 
 import sys
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence, overload
 
 import numpy as np
 import polars as pl
@@ -88,8 +88,8 @@ def _run_batches(scenario: Scenario, replications: Iterable[int], workers: int,
             calls = [(scenario, chunk) for chunk in chunks]
             done = run_ordered(backend, _batch, calls, on_done, keep)
         else:
-            jobs = [([(scenarios[r], r) for r in chunk],) for chunk in chunks]
-            done = run_ordered(backend, _drawn_batch, jobs, on_done, keep)
+            done = run_ordered(backend, _drawn_batch, _DrawnJobs(chunks, scenarios), on_done,
+                               keep)
     except BaseException:   # an interrupt or a failure: stop the workers, do not wait
         if own:
             abort(backend)
@@ -97,6 +97,28 @@ def _run_batches(scenario: Scenario, replications: Iterable[int], workers: int,
     if own:
         backend.close()
     return done
+
+
+class _DrawnJobs(Sequence[tuple[list[tuple[Scenario, int]]]]):
+    """The batches' calls of :func:`_drawn_batch`, each made when it is submitted: with
+    ``scenarios`` made on lookup, only the batches in flight hold their scenarios."""
+
+    def __init__(self, chunks: list[list[int]], scenarios: Mapping[int, Scenario]):
+        self.chunks, self.scenarios = chunks, scenarios
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    @overload
+    def __getitem__(self, i: int) -> tuple[list[tuple[Scenario, int]]]: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[tuple[list[tuple[Scenario, int]]]]: ...
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        return ([(self.scenarios[r], r) for r in self.chunks[i]],)
 
 
 def runs_frame(results: list[ReplicationResult]) -> pl.DataFrame:
