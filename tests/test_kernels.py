@@ -104,3 +104,21 @@ def test_a_process_running_one_replication_leaves_numba_unloaded(tmp_path, root)
     out = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env, check=True,
                          capture_output=True, text=True).stdout.split()
     assert out == ["False", "True"]
+
+
+def test_without_a_cache_folder_the_numpy_path_runs_with_a_warning(monkeypatch):
+    """numba refuses ``cache=True`` where no folder is writable (a read-only install and
+    home on a cluster): the kernels are then not used, rather than compiled anew in every
+    worker (about a minute each) or failing the run."""
+    import numba
+
+    def refuse(*args, **kwargs):
+        def decorate(fn):
+            raise RuntimeError(f"cannot cache function {fn.__name__!r}: no locator available")
+        return decorate
+
+    monkeypatch.setattr(numba, "njit", refuse)
+    before = dict(vars(kernels))
+    with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
+        assert kernels._compile() is None
+    assert all(vars(kernels)[name] is before[name] for name in kernels._KERNELS)

@@ -20,12 +20,15 @@ Kernels compile on first use and are cached on disk by numba (``cache=True``: be
 file, or in the user's cache folder where that is read-only), so only the first run on a
 machine pays the compilation (about a minute); each later process pays numba's import and
 loading (~1 s on a busy 2-core machine), which a run of many replications spreads thin.
+Where no folder is writable (``NUMBA_CACHE_DIR`` unset on a read-only install and home), the
+numpy path runs, with a warning, rather than every worker compiling anew.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import warnings
 from contextlib import contextmanager
 from types import SimpleNamespace
 from typing import Iterator
@@ -85,10 +88,16 @@ def _compile() -> SimpleNamespace | None:
     # careers scan 4x slower. Kernels call each other through these module names, so every
     # one is replaced by its compiled version here (compilation itself waits for a first call).
     here = globals()
-    for name in _INLINE:
-        here[name] = inline(here[name])
-    for name in (*_PIECES, *_KERNELS):
-        here[name] = jit(here[name])
+    try:
+        compiled = {name: inline(here[name]) for name in _INLINE}
+        compiled.update({name: jit(here[name]) for name in (*_PIECES, *_KERNELS)})
+    except RuntimeError as err:     # no writable cache folder: numba cannot cache here
+        warnings.warn(f"the compiled kernels cannot be cached here ({err}); running the "
+                      "numpy path instead, which gives the same numbers more slowly. Set "
+                      "NUMBA_CACHE_DIR to a writable folder to use the kernels.",
+                      RuntimeWarning, stacklevel=2)
+        return None
+    here.update(compiled)
     return SimpleNamespace(**{name: here[name] for name in _KERNELS})
 
 
