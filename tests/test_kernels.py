@@ -89,17 +89,18 @@ def test_career_rules_change_only_when_a_declared_lever_does(root, name):
 
 
 def test_a_process_running_one_replication_leaves_numba_unloaded(tmp_path, root):
-    """Loading the kernels costs more than they save on one replication, so a batch of one in
-    a fresh process runs the numpy path (same numbers: see above); a batch of two loads them."""
+    """Loading the kernels costs more than they save on one replication, so a run of one in a
+    fresh process runs the numpy path (same numbers: see above); a run of two loads them.
+    (Pool workers always load them: over a run they get many batches, however small.)"""
     tiny = tmp_path / "tiny.toml"
     tiny.write_text(f'name = "tiny"\nextends = "{root / "scenarios" / "baseline.toml"}"\n'
                     "start_year = 2023\nhorizon = 2025\n", encoding="utf-8")
     probe = ("import sys\n"
-             "from sim.runs.replications import _batch\n"
+             "from sim.runs.replications import run_replications\n"
              "from sim.scenario.loading import load_scenario\n"
              f"s = load_scenario({str(tiny)!r})\n"
-             "_batch(s, [0]); print('numba' in sys.modules)\n"
-             "_batch(s, [0, 1]); print('numba' in sys.modules)\n")
+             "run_replications(s, [0]); print('numba' in sys.modules)\n"
+             "run_replications(s, [0, 1]); print('numba' in sys.modules)\n")
     env = {k: v for k, v in os.environ.items() if k != "WPS_SIM_KERNELS"}
     out = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env, check=True,
                          capture_output=True, text=True).stdout.split()

@@ -51,12 +51,13 @@ def use(compiled: bool | None) -> None:
 
 @contextmanager
 def for_replications(count: int) -> Iterator[None]:
-    """Run ``count`` replications in this process on the path that is quicker for them.
+    """Run a command's ``count`` replications on the path that is quicker for them.
 
     Loading the kernels (numba's import, its registries, the cached machine code) costs a
-    process about a second, and they save about that much a replication; so a process that
-    simulates a single replication and has not loaded them runs the numpy path, which gives
-    the same numbers. An explicit choice (:func:`use`, ``WPS_SIM_KERNELS``) is kept."""
+    process about a second, and they save about that much a replication; so a command that
+    simulates a single replication in a process that has not loaded them runs the numpy
+    path, which gives the same numbers. An explicit choice (:func:`use`,
+    ``WPS_SIM_KERNELS``) is kept."""
     single = (count <= 1 and "compiled" not in _CHOICE and True not in _LOADED
               and "WPS_SIM_KERNELS" not in os.environ)
     if single:

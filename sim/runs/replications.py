@@ -24,15 +24,13 @@ Progress = Callable[[int], None]
 
 
 def _batch(scenario: Scenario, replications: list[int]) -> list[ReplicationResult]:
-    with kernels.for_replications(len(replications)):
-        return [simulate(scenario, r) for r in replications]
+    return [simulate(scenario, r) for r in replications]
 
 
 def _drawn_batch(jobs: list[tuple[Scenario, int]],
                  agencies: tuple[str, ...] | None = None) -> list[ReplicationResult]:
     """Replications each with its own scenario (a parameter draw)."""
-    with kernels.for_replications(len(jobs)):
-        return [simulate(scenario, r, agencies) for scenario, r in jobs]
+    return [simulate(scenario, r, agencies) for scenario, r in jobs]
 
 
 drawn_batch = _drawn_batch
@@ -84,12 +82,15 @@ def _run_batches(scenario: Scenario, replications: Iterable[int], workers: int,
         backend = backend_for(workers if len(chunks) > 1 else 1)
     try:
         on_done = (lambda out: progress(len(out))) if progress else None
-        if scenarios is None:
-            calls = [(scenario, chunk) for chunk in chunks]
-            done = run_ordered(backend, _batch, calls, on_done, keep)
-        else:
-            done = run_ordered(backend, _drawn_batch, _DrawnJobs(chunks, scenarios), on_done,
-                               keep)
+        # A single call runs in this process (run_ordered); one replication there does not
+        # pay for loading the compiled kernels (see kernels.for_replications).
+        with kernels.for_replications(sum(len(chunk) for chunk in chunks)):
+            if scenarios is None:
+                calls = [(scenario, chunk) for chunk in chunks]
+                done = run_ordered(backend, _batch, calls, on_done, keep)
+            else:
+                done = run_ordered(backend, _drawn_batch, _DrawnJobs(chunks, scenarios),
+                                   on_done, keep)
     except BaseException:   # an interrupt or a failure: stop the workers, do not wait
         if own:
             abort(backend)
