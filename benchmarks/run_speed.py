@@ -29,13 +29,11 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import simpy
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from report_speed import report_seconds  # noqa: E402
+from report_speed import bare_simpy, report_seconds  # noqa: E402
 from sim.model import kernels  # noqa: E402
 from sim.model.replication import simulate  # noqa: E402
 from sim.scenario.loading import load_scenario  # noqa: E402
@@ -55,19 +53,6 @@ own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(json.dumps({"seconds": time.perf_counter() - start, "parent": own, "workers": workers}))
 """
-
-
-def bare_simpy(n_events: int = 300_000) -> float:
-    env = simpy.Environment()
-
-    def ticker(env: simpy.Environment):
-        while True:
-            yield env.timeout(1)
-
-    env.process(ticker(env))
-    start = time.perf_counter()
-    env.run(until=n_events)
-    return n_events / (time.perf_counter() - start)
 
 
 def bracketed(measure: Callable[[], float]) -> tuple[float, float]:

@@ -369,6 +369,15 @@ def move_rows(rows, to, month, until_value, clock_exit, clock_prom, gone_code, t
     (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
      review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
     counted = _count_moves(rows, to, gone_code, code, transitions_y, heads)
+    _enter_stage(rows, to, month, until_value, clock_exit, clock_prom, cols)
+    return counted
+
+
+def _enter_stage(rows, to, month, until_value, clock_exit, clock_prom, cols):
+    """The rows start stage ``to`` at ``month``: tenure and fresh clocks (``clock_exit[j]``
+    for ``rows[j]``), reviewed at the next tick (``Roster._fresh_clocks``)."""
+    (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
+     review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
     for j in range(len(rows)):
         row = rows[j]
         stage[row] = to
@@ -383,7 +392,6 @@ def move_rows(rows, to, month, until_value, clock_exit, clock_prom, gone_code, t
         r_exit[row] = 0.0
         r_prom[row] = 0.0
         review[row] = month + 1
-    return counted
 
 
 def add_rows(start, women, men, stage_value, month, until_value, since_given, clock_exit,
@@ -392,27 +400,19 @@ def add_rows(start, women, men, stage_value, month, until_value, since_given, cl
     drawn (``since_given[j]`` where given, else the month)."""
     (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
      review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
+    rows = np.arange(start, start + women + men)
     for j in range(women + men):
-        row = start + j
-        w = j < women
-        woman[row] = w
-        stage[row] = stage_value
-        code[row] = 2 * stage_value + (1 if w else 0)
-        since[row] = since_given[j] if len(since_given) else month
-        until[row] = until_value
-        e_exit[row] = clock_exit[j]
-        h_exit[row] = 0.0
-        e_prom[row] = clock_prom[j]
-        h_prom[row] = 0.0
-        t_ref[row] = month
-        r_exit[row] = 0.0
-        r_prom[row] = 0.0
-        review[row] = month + 1
+        row = rows[j]
+        woman[row] = j < women
         rest_until[row] = -np.inf
         dest[row] = NOWHERE
         pool[row] = False
         dep_year[row] = -1
         dep_year_dest[row, :] = -1
+    _enter_stage(rows, stage_value, month, until_value, clock_exit, clock_prom, cols)
+    if len(since_given):
+        for j in range(women + men):
+            since[rows[j]] = since_given[j]
 
 
 # -- deployment --------------------------------------------------------------------------------
@@ -634,7 +634,7 @@ def pool_turnover(n, u, join, leave, staff, external, woman, stage, code, dest, 
 
 _INLINE = ("_max", "_min", "_rates", "_next_review")
 _PIECES = ("_count_moves", "_count_year", "_pick", "_women_drawn", "women_drawn", "_move_drawn",
-           "_complete", "_appoint", "careers_scan", "appointable", "select_split", "_merge",
-           "_at_home", "post")
+           "_enter_stage", "_complete", "_appoint", "careers_scan", "appointable",
+           "select_split", "_merge", "_at_home", "post")
 _KERNELS = ("careers_month", "rotate", "carry_over", "remove_rows", "move_rows", "add_rows",
             "census", "compact", "pool_turnover")
