@@ -248,19 +248,24 @@ class Agency:
         i = month - self.start
         r = self.roster
         self.stock[i] = r.heads
-        n = r.n
         if r.k is not None:
-            r.k.census(n, self.name == DEMA, r.woman, r.stage, r.dest, r.pool, self.posted[i],
+            r.k.census(r.n, self.name == DEMA, r.woman, r.stage, r.dest, r.pool, self.posted[i],
                        self.pool_stock[i])
-        elif self.name == DEMA:
+        else:
+            self._count_abroad_and_pool(i)
+        if month % 12 == 0 and 4 * (r.n - int(r.heads.sum())) > r.n:
+            r.compact()   # once a year, when more than a quarter of the rows are leavers
+
+    def _count_abroad_and_pool(self, i: int) -> None:
+        """The census's posted and (DEMA) pool counts on the numpy path (``kernels.census``)."""
+        r, n = self.roster, self.roster.n
+        if self.name == DEMA:
             members = r.pool[:n] & (r.stage[:n] != GONE)
             self.pool_stock[i] = np.bincount(r.woman[:n][members], minlength=2)
         away = r.dest[:n] >= 0
-        if r.k is None and away.any():
+        if away.any():
             idx = r.dest[:n][away].astype(np.int64) * 2 + r.woman[:n][away]
             self.posted[i] = np.bincount(idx, minlength=2 * len(self.dest_names)).reshape(-1, 2)
-        if month % 12 == 0 and 4 * (r.n - int(r.heads.sum())) > r.n:
-            r.compact()   # once a year, when more than a quarter of the rows are leavers
 
     def deploy(self, month: int) -> None:
         """Rotations due this month: all come home first, then the new rotations are drawn."""
