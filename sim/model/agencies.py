@@ -195,8 +195,7 @@ class Agency:
             0 if a is None else a.posts, 0.0 if a is None else float(a.min_months),
             1.0 if a is None else float(a.women_weight),
             float("nan") if a is None else deployment.nan_if_none(a.women_share),
-            self.completed[y], self.rng["attrition"], self.rng["promotion"],
-            self.rng["recruitment"])
+            self.completed[y], *self._streams("attrition", "promotion", "recruitment"))
         r.moved += moved
         self.person_events += moved + appointed
 
@@ -315,7 +314,15 @@ class Agency:
             np.array([int(round(p.positions.at(month))) for _, p in due], np.int64),
             np.array([deployment.nan_if_none(p.target_share.at(month)) for _, p in due]),
             float(block.women_selection_weight.at(month)), self.name == DEMA, self._ready,
-            r.columns(), self.deployed, self.deployed_any, self.rng["deployment"])
+            r.columns(), self.deployed, self.deployed_any, *self._streams("deployment"))
+
+    def _streams(self, *names: str) -> list[np.ndarray]:
+        """The named streams as the kernels take them (``kernels.stream``), made once."""
+        if not hasattr(self, "_stream_at"):
+            k = self.roster.k
+            assert k is not None
+            self._stream_at = {name: k.stream(g) for name, g in self.rng.items()}
+        return [self._stream_at[name] for name in names]
 
     @cached_property
     def _destinations(self) -> tuple[tuple[Destination, Posts], ...]:

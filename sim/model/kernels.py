@@ -99,7 +99,68 @@ def _compile() -> SimpleNamespace | None:
                       RuntimeWarning, stacklevel=2)
         return None
     here.update(compiled)
-    return SimpleNamespace(**{name: here[name] for name in _KERNELS})
+    here["_generator"] = _generator_intrinsic()
+    return SimpleNamespace(stream=stream, **{name: here[name] for name in _KERNELS})
+
+
+# -- random streams ----------------------------------------------------------------------------
+
+def _generator(s):
+    """A Generator over the stream ``s``: only inside compiled kernels, where :func:`_compile`
+    puts the intrinsic from :func:`_generator_intrinsic` in its place."""
+    raise RuntimeError("kernels that draw from a stream address run compiled only")
+
+
+def stream(rng: np.random.Generator) -> np.ndarray:
+    """What a kernel rebuilds ``rng`` from (:func:`_generator`): its bit generator's state
+    and its three ``next_*`` function addresses, as numba's own unboxing reads them.
+
+    Why: passing a Generator to a kernel costs ~12 us a call (numba types it in Python and
+    casts three ctypes function pointers); passing this small array costs well under one, and
+    the agency-months make ~1,200 such calls a replication. The kernel draws through the same
+    state, so the Generator in Python sees every draw. The caller keeps ``rng`` alive as long
+    as the array is used (the agencies hold both).
+    """
+    import ctypes
+
+    c = rng.bit_generator.ctypes
+
+    def address(fn) -> int:
+        return ctypes.cast(fn, ctypes.c_void_p).value or 0
+
+    return np.array([c.state_address, c.state.value or 0, address(c.next_uint64),
+                     address(c.next_uint32), address(c.next_double)], np.uint64)
+
+
+def _generator_intrinsic():
+    """``_generator(s)``: a numba Generator over the stream ``s`` (:func:`stream`), built in
+    the kernel as ``numba.core.boxing.unbox_numpy_random_generator`` builds one from Python
+    (the fields numba's draws read: the state and the ``next_*`` pointers; no Python parent,
+    no memory info, since the Generator never goes back to Python)."""
+    from numba.core import cgutils, types
+    from numba.core.extending import intrinsic
+
+    @intrinsic
+    def _generator(typingctx, s):
+        def codegen(context, builder, sig, args):
+            array = context.make_array(sig.args[0])(context, builder, args[0])
+
+            def item(i: int):
+                return builder.load(cgutils.gep(builder, array.data, i))
+
+            bits = cgutils.create_struct_proxy(types.npy_bitgen)(context, builder)
+            bits.state_address = item(0)
+            bits.state = item(1)
+            bits.fnptr_next_uint64 = item(2)
+            bits.fnptr_next_uint32 = item(3)
+            bits.fnptr_next_double = item(4)
+            generator = cgutils.create_struct_proxy(types.npy_rng)(context, builder)
+            generator.bit_generator = bits._getvalue()
+            return generator._getvalue()
+
+        return types.npy_rng(s), codegen
+
+    return _generator
 
 
 # -- scalar pieces shared by the kernels --------------------------------------------------------
@@ -241,12 +302,12 @@ def careers_month(n, month, rebase_all, cols, transitions_y, heads, gone_code, a
                   promotion, promotion_min, early_attrition, early_months, early_multiplier,
                   promotion_to, next_stage, stage_months, continuation, capacity,
                   appoint_to, appoint_sources, appoint_posts, appoint_min_months,
-                  appoint_weight, appoint_share, completed, attrition_rng, promotion_rng,
-                  recruitment_rng):
+                  appoint_weight, appoint_share, completed, attrition_stream,
+                  promotion_stream, recruitment_stream):
     """One agency's careers step at tick ``month`` (``Agency.careers_step`` with
     ``careers.Clocks.step``): the scan, leavers, promotions, completions of fixed stages and
-    appointments, drawing from the three streams inside the kernel in the reference's order
-    (the Generators cost ~12 us each to pass; the Python steps between cost more).
+    appointments, drawing from the three streams (:func:`stream`) inside the kernel in the
+    reference's order.
 
     ``cols`` are the roster's columns (``Roster.columns``); ``capacity`` is inf where a
     stage takes every continuer; ``appoint_to`` is -1 when no stage is filled by
@@ -255,6 +316,9 @@ def careers_month(n, month, rebase_all, cols, transitions_y, heads, gone_code, a
     """
     (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
      review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
+    attrition_rng = _generator(attrition_stream)
+    promotion_rng = _generator(promotion_stream)
+    recruitment_rng = _generator(recruitment_stream)
     exits, promoted, done = careers_scan(
         n, month, rebase_all, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref,
         r_exit, r_prom, review, attrition, promotion, promotion_min, early_attrition,
@@ -418,14 +482,16 @@ def add_rows(start, women, men, stage_value, month, until_value, since_given, cl
 # -- deployment --------------------------------------------------------------------------------
 
 def rotate(n, month, y, due, rest, eligible, min_months, positions, shares, weight,
-           pool_only, ready, cols, deployed, deployed_any, rng):
+           pool_only, ready, cols, deployed, deployed_any, deployment_stream):
     """A month's rotations (``Agency.deploy``): everyone at the due destinations ``due``
     comes home and rests (``rest[j]`` months), then each destination in turn draws its
     rotation among those at home, rested (in the pool where required), in an eligible stage
     (``eligible[j, code]``), trained and senior enough; those sent by an earlier destination
-    this month are abroad again, so not at home. Returns the number sent."""
+    this month are abroad again, so not at home; draws from ``deployment_stream``
+    (:func:`stream`). Returns the number sent."""
     (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
      review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
+    rng = _generator(deployment_stream)
     sent = 0
     for j in range(len(due)):
         women, men = _at_home(n, month, j == 0, due, rest, eligible[j], min_months[j],
