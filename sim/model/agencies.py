@@ -101,6 +101,11 @@ class Agency:
         self._rules: CareerRules | None = None
         self._rule_changes = change_months(self.rule_levers())
         self._carry: dict[str, float] = {}
+        self._outflows: dict[tuple[int, int], int] = {}
+        self._kernel_rules: tuple | None = None
+        self._due_by_month: dict[int, list[tuple[Destination, Posts]]] = {}
+        self._rotation_static: dict[int, tuple[np.ndarray, ...]] = {}
+        self._stream_arrays: dict[tuple[str, ...], tuple[np.ndarray, ...]] = {}
 
     def s(self, stage: str) -> int:
         return self.stages.index(stage)
@@ -180,24 +185,35 @@ class Agency:
         """:meth:`careers_step` in one kernel (``kernels.careers_month``)."""
         r, rules = self.roster, self._rules
         assert rules is not None and r.k is not None
+        if self._kernel_rules is None or self._kernel_rules[0] is not rules:
+            self._kernel_rules = (rules, self._rule_arrays(rules), self._appointment(month - 1))
         capacity = self.capacity(month - 1)
-        appointments = self.appointments(month - 1)
-        assert len(appointments) <= 1     # one appointed stage per agency (``appointed``)
-        a = appointments[0] if appointments else None
         y = r.year_index(month - 1)
         moved, appointed = r.k.careers_month(
             r.n, float(month), self.clocks.changed(rules), r.columns(), r.transitions[y],
-            r.heads, r.gone_code, rules.attrition, rules.promotion, rules.promotion_min,
-            rules.early_attrition, float(rules.early_months), float(rules.early_multiplier),
-            rules.promotion_to, rules.next_stage, rules.stage_months, rules.continuation,
-            self._open if capacity is None else capacity,
-            -1 if a is None else a.to, self._eligible_codes(() if a is None else a.sources),
-            0 if a is None else a.posts, 0.0 if a is None else float(a.min_months),
-            1.0 if a is None else float(a.women_weight),
-            float("nan") if a is None else deployment.nan_if_none(a.women_share),
+            r.heads, r.gone_code, *self._kernel_rules[1],
+            self._open if capacity is None else capacity, *self._kernel_rules[2],
             self.completed[y], *self._streams("attrition", "promotion", "recruitment"))
         r.moved += moved
         self.person_events += moved + appointed
+
+    @staticmethod
+    def _rule_arrays(rules: CareerRules) -> tuple:
+        """The rules as ``kernels.careers_month`` takes them."""
+        return (rules.attrition, rules.promotion, rules.promotion_min, rules.early_attrition,
+                float(rules.early_months), float(rules.early_multiplier), rules.promotion_to,
+                rules.next_stage, rules.stage_months, rules.continuation)
+
+    def _appointment(self, month: int) -> tuple:
+        """The month's appointment as ``kernels.careers_month`` takes it (``to`` -1: none).
+        It reads only careers levers, so it is rebuilt with the rules (``rule_levers``)."""
+        appointments = self.appointments(month)
+        assert len(appointments) <= 1     # one appointed stage per agency (``appointed``)
+        if not appointments:
+            return (-1, self._eligible_codes(()), 0, 0.0, 1.0, float("nan"))
+        a = appointments[0]
+        return (a.to, self._eligible_codes(a.sources), a.posts, float(a.min_months),
+                float(a.women_weight), deployment.nan_if_none(a.women_share))
 
     @cached_property
     def _open(self) -> np.ndarray:
@@ -221,9 +237,20 @@ class Agency:
         for stage, n in posts.items():
             if n <= 0:
                 continue
-            moves = r.transitions[y, stage + 1].sum() - r.transitions[y, stage + 1, stage + 1].sum()
-            cap[stage] = max(0.0, round(n) - r.heads[stage].sum() + moves / 12 * gap)
+            cap[stage] = max(0.0, round(n) - int(r.heads[stage, 0] + r.heads[stage, 1])
+                             + self._outflow(y, stage, final=y < r.year_index(month)) / 12 * gap)
         return cap
+
+    def _outflow(self, y: int, stage: int, final: bool) -> int:
+        """Leavers and promotions out of ``stage`` in year index ``y``; kept once the year is
+        over (``final``), since its transitions no longer change."""
+        known = self._outflows.get((y, stage))
+        if known is None:
+            t = self.roster.transitions[y, stage + 1]
+            known = int(t.sum() - t[stage + 1].sum())
+            if final:
+                self._outflows[(y, stage)] = known
+        return known
 
     def completions_per_year(self, month: int) -> int:
         return 1
@@ -269,8 +296,7 @@ class Agency:
     def deploy(self, month: int) -> None:
         """Rotations due this month: all come home first, then the new rotations are drawn."""
         block = self.deployment_block
-        due = [(d, p) for d, p in self._destinations
-               if not (month % 12 - (p.first_month - 1)) % p.rotation_months]
+        due = self._due(month % 12)
         if due and self.roster.k is not None:
             self._rotate_compiled(due, month)
         elif due:
@@ -306,23 +332,38 @@ class Agency:
         assert r.k is not None
         rest = block.rest_months.at(month)
         own = [p.rest_months.at(month) for _, p in due]
+        indexes, eligible, min_months = self._rotation_arrays(month % 12)
         self.person_events += r.k.rotate(
-            r.n, float(month), r.year_index(month), np.array([d.index for d, _ in due]),
-            np.array([rest if x is None else x for x in own], np.float64),
-            np.array([d.eligible for d, _ in due]),
-            np.array([p.min_years_in_stage * 12 for _, p in due], np.float64),
+            r.n, float(month), r.year_index(month), indexes,
+            np.array([rest if x is None else x for x in own], np.float64), eligible, min_months,
             np.array([int(round(p.positions.at(month))) for _, p in due], np.int64),
             np.array([deployment.nan_if_none(p.target_share.at(month)) for _, p in due]),
             float(block.women_selection_weight.at(month)), self.name == DEMA, self._ready,
             r.columns(), self.deployed, self.deployed_any, *self._streams("deployment"))
 
-    def _streams(self, *names: str) -> list[np.ndarray]:
-        """The named streams as the kernels take them (``kernels.stream``), made once."""
-        if not hasattr(self, "_stream_at"):
-            k = self.roster.k
-            assert k is not None
-            self._stream_at = {name: k.stream(g) for name, g in self.rng.items()}
-        return [self._stream_at[name] for name in names]
+    def _due(self, calendar_month: int) -> list[tuple[Destination, Posts]]:
+        """The destinations whose rotation falls in a calendar month (0 = January)."""
+        if calendar_month not in self._due_by_month:
+            self._due_by_month[calendar_month] = [
+                (d, p) for d, p in self._destinations
+                if not (calendar_month - (p.first_month - 1)) % p.rotation_months]
+        return self._due_by_month[calendar_month]
+
+    def _rotation_arrays(self, calendar_month: int) -> tuple[np.ndarray, ...]:
+        """What ``kernels.rotate`` takes about the month's due destinations that does not
+        change with the date: their indexes, eligible codes and seniority in months."""
+        if calendar_month not in self._rotation_static:
+            due = self._due(calendar_month)
+            self._rotation_static[calendar_month] = (
+                np.array([d.index for d, _ in due]), np.array([d.eligible for d, _ in due]),
+                np.array([p.min_years_in_stage * 12 for _, p in due], np.float64))
+        return self._rotation_static[calendar_month]
+
+    def _streams(self, *names: str) -> tuple[np.ndarray, ...]:
+        """The named streams as the kernels take them (``kernels.stream``)."""
+        if names not in self._stream_arrays:
+            self._stream_arrays[names] = tuple(self.roster.stream(self.rng[n]) for n in names)
+        return self._stream_arrays[names]
 
     @cached_property
     def _destinations(self) -> tuple[tuple[Destination, Posts], ...]:
@@ -605,11 +646,11 @@ class DemaAgency(Agency):
         """Staff join the pool; members withdraw (not while posted), external ones from DEMA."""
         pool, r, n = self.p.pool, self.roster, self.roster.n
         if r.k is not None:
-            u = self.rng["pool"].random(n)
             rate = pool.staff_join_rate.at(month)
             join = 1 - np.exp(-rate / 12 * np.array([1.0, pool.women_join_ratio.at(month)]))
             leave = 1 - np.exp(-pool.leave_rate.at(month) / 12)
-            gone = r.k.pool_turnover(n, u, join, float(leave), self._staff_codes,
+            gone = r.k.pool_turnover(n, *self._streams("pool"), join, float(leave),
+                                     self._staff_codes,
                                      self.s("external"), r.woman, r.stage, r.code, r.dest,
                                      r.pool)
             if len(gone):

@@ -458,14 +458,19 @@ def _enter_stage(rows, to, month, until_value, clock_exit, clock_prom, cols):
         review[row] = month + 1
 
 
-def add_rows(start, women, men, stage_value, month, until_value, since_given, clock_exit,
-             clock_prom, cols):
+def add_rows(start, women, men, stage_value, month, until_value, since_given,
+             attrition_stream, promotion_stream, cols, transitions_y, heads, count):
     """``Roster.add`` into the rows from ``start``: ``women`` then ``men``, with their clocks
-    drawn (``since_given[j]`` where given, else the month)."""
+    drawn from the two streams (:func:`stream`: attrition's, then promotion's),
+    ``since_given[j]`` where given, else the month; counted as entrants into
+    ``transitions_y`` when ``count``."""
     (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
      review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
-    rows = np.arange(start, start + women + men)
-    for j in range(women + men):
+    k = women + men
+    clock_exit = _generator(attrition_stream).exponential(size=k)
+    clock_prom = _generator(promotion_stream).exponential(size=k)
+    rows = np.arange(start, start + k)
+    for j in range(k):
         row = rows[j]
         woman[row] = j < women
         rest_until[row] = -np.inf
@@ -475,8 +480,13 @@ def add_rows(start, women, men, stage_value, month, until_value, since_given, cl
         dep_year_dest[row, :] = -1
     _enter_stage(rows, stage_value, month, until_value, clock_exit, clock_prom, cols)
     if len(since_given):
-        for j in range(women + men):
+        for j in range(k):
             since[rows[j]] = since_given[j]
+    heads[stage_value, 0] += men
+    heads[stage_value, 1] += women
+    if count:
+        transitions_y[0, stage_value + 1, 1] += women
+        transitions_y[0, stage_value + 1, 0] += men
 
 
 # -- deployment --------------------------------------------------------------------------------
@@ -493,9 +503,14 @@ def rotate(n, month, y, due, rest, eligible, min_months, positions, shares, weig
      review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
     rng = _generator(deployment_stream)
     sent = 0
+    women, men = np.empty(0, np.int64), np.empty(0, np.int64)
     for j in range(len(due)):
-        women, men = _at_home(n, month, j == 0, due, rest, eligible[j], min_months[j],
-                              pool_only, ready, woman, code, since, rest_until, dest, pool)
+        if j > 0 and _same_pass(eligible, min_months, j):
+            # Only postings changed since the last pass: its candidates minus those sent.
+            women, men = _still_home(women, dest), _still_home(men, dest)
+        else:
+            women, men = _at_home(n, month, j == 0, due, rest, eligible[j], min_months[j],
+                                  pool_only, ready, woman, code, since, rest_until, dest, pool)
         chosen = select_split(women, men, positions[j], weight, shares[j], rng)
         post(chosen, due[j], y, woman, dest, deployed, deployed_any, dep_year, dep_year_dest)
         sent += len(chosen)
@@ -532,6 +547,27 @@ def _at_home(n, month, bring_home, due, rest, eligible, min_months, pool_only, r
                 men[n_m] = i
                 n_m += 1
     return women[:n_w], men[:n_m]
+
+
+def _same_pass(eligible, min_months, j):
+    """Do destinations ``j`` and ``j - 1`` take the same people (stages and seniority)?"""
+    if min_months[j] != min_months[j - 1]:
+        return False
+    for c in range(eligible.shape[1]):
+        if eligible[j, c] != eligible[j - 1, c]:
+            return False
+    return True
+
+
+def _still_home(rows, dest):
+    """The rows not posted abroad, in order."""
+    out = np.empty(len(rows), np.int64)
+    k = 0
+    for row in rows:
+        if dest[row] == NOWHERE:
+            out[k] = row
+            k += 1
+    return out[:k]
 
 
 def post(rows, destination, y, woman, dest, deployed, deployed_any, dep_year, dep_year_dest):
@@ -683,9 +719,12 @@ def census(n, count_pool, woman, stage, dest, pool, posted, pool_stock):
             pool_stock[w] += 1
 
 
-def pool_turnover(n, u, join, leave, staff, external, woman, stage, code, dest, pool):
-    """Staff join the pool, members withdraw (``DemaAgency.pool_step``); returns the external
-    members who withdrew (they leave DEMA), ascending."""
+def pool_turnover(n, pool_stream, join, leave, staff, external, woman, stage, code, dest,
+                  pool):
+    """Staff join the pool, members withdraw (``DemaAgency.pool_step``), with a uniform per
+    row from ``pool_stream`` (:func:`stream`); returns the external members who withdrew
+    (they leave DEMA), ascending."""
+    u = _generator(pool_stream).random(n)
     gone = np.empty(n, np.int64)
     k = 0
     for i in range(n):
@@ -701,6 +740,6 @@ def pool_turnover(n, u, join, leave, staff, external, woman, stage, code, dest, 
 _INLINE = ("_max", "_min", "_rates", "_next_review")
 _PIECES = ("_count_moves", "_count_year", "_pick", "_women_drawn", "women_drawn", "_move_drawn",
            "_enter_stage", "_complete", "_appoint", "careers_scan", "appointable",
-           "select_split", "_merge", "_at_home", "post")
+           "select_split", "_merge", "_at_home", "_same_pass", "_still_home", "post")
 _KERNELS = ("careers_month", "rotate", "carry_over", "remove_rows", "move_rows", "add_rows",
             "census", "compact", "pool_turnover")

@@ -34,6 +34,7 @@ class Roster:
         self.transitions = np.zeros((n_years + 1, n_stages + 1, n_stages + 1, 2), np.int64)
         self.heads = np.zeros((n_stages, 2), np.int64)   # kept equal to counts()
         self.moved = 0                                     # kept equal to transitions.sum()
+        self._streams: dict[int, tuple[np.random.Generator, np.ndarray]] = {}
 
     def _alloc(self, cap: int) -> None:
         def grow(old: np.ndarray | None, dtype, fill, shape=()) -> np.ndarray:
@@ -104,15 +105,25 @@ class Roster:
     def _add_compiled(self, rows: slice, women: int, men: int, stage: int, month: float,
                       attrition: np.random.Generator, promotion: np.random.Generator,
                       until: float, since: np.ndarray | None, count: bool) -> None:
-        k = women + men
-        clock_exit = attrition.exponential(size=k)
-        clock_prom = promotion.exponential(size=k)
-        given = np.empty(0) if since is None else np.asarray(since, np.float64)
         assert self.k is not None
+        given = self._NO_SINCE if since is None else np.asarray(since, np.float64)
         self.k.add_rows(self.n, women, men, stage, float(month), float(until), given,
-                        clock_exit, clock_prom, self.columns())
-        self.n += k
-        self._count_entries(women, men, stage, month, count)
+                        self.stream(attrition), self.stream(promotion), self.columns(),
+                        self.transitions[self.year_index(month)], self.heads, count)
+        self.n += women + men
+        if count:
+            self.moved += women + men
+
+    _NO_SINCE = np.empty(0)
+
+    def stream(self, rng: np.random.Generator) -> np.ndarray:
+        """``rng`` as the kernels take it (``kernels.stream``), made once per generator (the
+        roster keeps the generator alive with it)."""
+        known = self._streams.get(id(rng))
+        if known is None:
+            assert self.k is not None
+            known = self._streams[id(rng)] = (rng, self.k.stream(rng))
+        return known[1]
 
     def _count_entries(self, women: int, men: int, stage: int, month: float,
                        count: bool) -> None:
