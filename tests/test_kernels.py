@@ -123,3 +123,18 @@ def test_without_a_cache_folder_the_numpy_path_runs_with_a_warning(monkeypatch):
     with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
         assert kernels._compile() is None
     assert all(vars(kernels)[name] is before[name] for name in kernels._KERNELS)
+
+
+def test_kernels_called_directly_always_get_the_same_types(root, path_choice, monkeypatch):
+    """``kernels._Direct`` calls a kernel's compiled entry point without typing its arguments,
+    which is right only while the engine passes every such kernel the same types: run every
+    scenario through numba's dispatcher and check each kernel still has a single version."""
+    path_choice(True)
+    monkeypatch.setattr(kernels._Direct, "__call__",
+                        lambda self, *args: self.dispatcher(*args))
+    for path in sorted((root / "scenarios").glob("*.toml")):
+        simulate(load_scenario(path), 0)
+    k = kernels.load()
+    for name in kernels._DIRECT:
+        signatures = getattr(k, name).dispatcher.signatures
+        assert len(signatures) == 1, f"{name} was called with {signatures}"

@@ -100,7 +100,33 @@ def _compile() -> SimpleNamespace | None:
         return None
     here.update(compiled)
     here["_generator"] = _generator_intrinsic()
-    return SimpleNamespace(stream=stream, **{name: here[name] for name in _KERNELS})
+    return SimpleNamespace(stream=stream, **{
+        name: _Direct(here[name]) if name in _DIRECT else here[name] for name in _KERNELS})
+
+
+class _Direct:
+    """A kernel called from Python through its compiled entry point, once that is known.
+
+    Why: numba's dispatcher types every argument at every call to find the compiled version,
+    ~4 us for the careers step's thirty arguments, and the kernels are called ~4,000 times a
+    replication. Each kernel in ``_DIRECT`` is called from one place in the engine, always
+    with the same types, so once the first call has compiled (or loaded) its one version,
+    later calls go straight to it. The entry point does not check types: a call with other
+    types would be misread, which is why only those kernels are called this way and
+    ``tests/test_kernels.py`` checks that every scenario gives each of them one signature.
+    """
+
+    def __init__(self, dispatcher) -> None:
+        self.dispatcher = dispatcher
+        self._entry = None
+
+    def __call__(self, *args):
+        if self._entry is not None:
+            return self._entry(*args)
+        out = self.dispatcher(*args)
+        if len(self.dispatcher.overloads) == 1:
+            self._entry = next(iter(self.dispatcher.overloads.values())).entry_point
+        return out
 
 
 # -- random streams ----------------------------------------------------------------------------
@@ -741,5 +767,8 @@ _INLINE = ("_max", "_min", "_rates", "_next_review")
 _PIECES = ("_count_moves", "_count_year", "_pick", "_women_drawn", "women_drawn", "_move_drawn",
            "_enter_stage", "_complete", "_appoint", "careers_scan", "appointable",
            "select_split", "_merge", "_at_home", "_same_pass", "_still_home", "post")
+#: Kernels called from one place in the engine with fixed types (see ``_Direct``).
+_DIRECT = ("careers_month", "rotate", "carry_over", "add_rows", "census", "compact",
+           "pool_turnover")
 _KERNELS = ("careers_month", "rotate", "carry_over", "remove_rows", "move_rows", "add_rows",
             "census", "compact", "pool_turnover")
