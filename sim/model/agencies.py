@@ -106,6 +106,7 @@ class Agency:
         self._due_by_month: dict[int, list[tuple[Destination, Posts]]] = {}
         self._rotation_static: dict[int, tuple[np.ndarray, ...]] = {}
         self._stream_arrays: dict[tuple[str, ...], tuple[np.ndarray, ...]] = {}
+        self._chances: dict[tuple[float, float, float], tuple[np.ndarray, float]] = {}
 
     def s(self, stage: str) -> int:
         return self.stages.index(stage)
@@ -646,11 +647,10 @@ class DemaAgency(Agency):
         """Staff join the pool; members withdraw (not while posted), external ones from DEMA."""
         pool, r, n = self.p.pool, self.roster, self.roster.n
         if r.k is not None:
-            rate = pool.staff_join_rate.at(month)
-            join = 1 - np.exp(-rate / 12 * np.array([1.0, pool.women_join_ratio.at(month)]))
-            leave = 1 - np.exp(-pool.leave_rate.at(month) / 12)
-            gone = r.k.pool_turnover(n, *self._streams("pool"), join, float(leave),
-                                     self._staff_codes,
+            join, leave = self._pool_chances(pool.staff_join_rate.at(month),
+                                             pool.women_join_ratio.at(month),
+                                             pool.leave_rate.at(month))
+            gone = r.k.pool_turnover(n, *self._streams("pool"), join, leave, self._staff_codes,
                                      self.s("external"), r.woman, r.stage, r.code, r.dest,
                                      r.pool)
             if len(gone):
@@ -669,6 +669,16 @@ class DemaAgency(Agency):
         if len(gone):
             r.remove(gone, month)
             self.person_events += len(gone)
+
+    def _pool_chances(self, rate: float, women_ratio: float,
+                      leave_rate: float) -> tuple[np.ndarray, float]:
+        """A month's chances to join the pool (men's, women's) and to leave it, for the
+        kernel; kept per lever values, which change at few dates."""
+        key = (rate, women_ratio, leave_rate)
+        if key not in self._chances:
+            join = 1 - np.exp(-rate / 12 * np.array([1.0, women_ratio]))
+            self._chances[key] = (join, float(1 - np.exp(-leave_rate / 12)))
+        return self._chances[key]
 
     @cached_property
     def _staff_codes(self) -> np.ndarray:

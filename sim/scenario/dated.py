@@ -94,7 +94,7 @@ class Dated:
     def at(self, month: float) -> float | None:
         """The value in force at an absolute month number."""
         pts = self.points
-        if month < pts[0].month:
+        if len(pts) == 1 or month < pts[0].month:
             return pts[0].value
         i = len(pts) - 1
         while pts[i].month > month:
