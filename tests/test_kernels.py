@@ -138,3 +138,33 @@ def test_kernels_called_directly_always_get_the_same_types(root, path_choice, mo
     for name in kernels._DIRECT:
         signatures = getattr(k, name).dispatcher.signatures
         assert len(signatures) == 1, f"{name} was called with {signatures}"
+
+
+@pytest.mark.parametrize("size", [0, 1, 2, 7, 1000])
+def test_the_kernels_permutation_is_numpys(size, path_choice):
+    """``kernels._permutation`` replaces numba's n-dimensional shuffle in the kernels: the same
+    order as numpy's ``Generator.permutation`` and the stream left where numpy leaves it."""
+    import numba
+
+    path_choice(True)
+    kernels.load()
+
+    @numba.njit
+    def permute(stream, rows):
+        return kernels._permutation(rows, kernels._generator(stream))
+
+    ours, theirs = np.random.default_rng(size), np.random.default_rng(size)
+    rows = np.arange(size, dtype=np.int64) * 3 + 1
+    np.testing.assert_array_equal(permute(kernels.stream(ours), rows), theirs.permutation(rows))
+    assert ours.random() == theirs.random()
+
+
+def test_unique_below_is_numpys_unique(path_choice):
+    """``kernels._unique_below`` (a table instead of a sort where the range is short) gives
+    ``np.unique``'s answer on both of its branches."""
+    path_choice(True)
+    kernels.load()
+    rng = np.random.default_rng(11)
+    for top, size in ((50, 40), (6531, 1191), (10_000, 29), (1, 3)):
+        values = rng.integers(0, top, size=size)
+        np.testing.assert_array_equal(kernels._unique_below(values, top), np.unique(values))
