@@ -312,7 +312,7 @@ def careers_scan(n, month, rebase_all, stage, code, since, until, e_exit, h_exit
         h_exit[i] += span * r_exit[i]
         h_prom[i] += span * r_prom[i]
         t_ref[i] = tick
-        c = code[i]
+        c = np.uint16(code[i])   # unsigned: no check for a negative index (~15%)
         r_e, r_p = _rates(month - 1 - since[i], attrition[c], promotion[c], promotion_min[c],
                           early_attrition[c], early_months, early_multiplier)
         old_e, old_p = h_exit[i], h_prom[i]
@@ -581,7 +581,7 @@ def _at_home(n, month, bring_home, due, rest, eligible, min_months, pool_only, r
                 continue
         if not rest_until[i] <= month or (pool_only and not pool[i]):
             continue
-        c = code[i]
+        c = np.uint16(code[i])   # unsigned: no check for a negative index (~15%)
         if eligible[c] and month - since[i] >= _max(ready[c], min_months):
             if woman[i]:
                 women[n_w] = i
@@ -742,7 +742,7 @@ def appointable(n, month, min_months, sources, woman, code, since):
     women, men = np.empty(n, np.int64), np.empty(n, np.int64)
     n_w = n_m = 0
     for i in range(n):
-        if sources[code[i]] and month - since[i] >= min_months:
+        if sources[np.uint16(code[i])] and month - since[i] >= min_months:
             if woman[i]:
                 women[n_w] = i
                 n_w += 1
@@ -781,7 +781,7 @@ def census(n, count_pool, woman, stage, dest, pool, posted, pool_stock):
     for i in range(n):
         w = 1 if woman[i] else 0
         if dest[i] >= 0:
-            posted[dest[i], w] += 1
+            posted[np.uint8(dest[i]), w] += 1
         if count_pool and pool[i] and stage[i] != GONE:
             pool_stock[w] += 1
 
@@ -795,7 +795,7 @@ def pool_turnover(n, pool_stream, join, leave, staff, external, woman, stage, co
     gone = np.empty(n, np.int64)
     k = 0
     for i in range(n):
-        joins = staff[code[i]] and not pool[i] and u[i] < join[1 if woman[i] else 0]
+        joins = staff[np.uint16(code[i])] and not pool[i] and u[i] < join[1 if woman[i] else 0]
         leaves = pool[i] and stage[i] != GONE and u[i] < leave and dest[i] < 0
         pool[i] = (pool[i] or joins) and not leaves
         if leaves and stage[i] == external:
