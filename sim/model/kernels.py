@@ -754,23 +754,45 @@ def appointable(n, month, min_months, sources, woman, code, since):
 
 def compact(n, cols):
     """``Roster.compact``: the rows of people still here moved up in order; returns their
-    number."""
+    number. Column by column (each a sequential copy) rather than row by row across all
+    eighteen columns."""
     (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
      review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
-    j = 0
+    keep = np.empty(n, np.int64)
+    k = 0
     for i in range(n):
-        if stage[i] == GONE:
-            continue
-        if j != i:
-            woman[j], stage[j], code[j] = woman[i], stage[i], code[i]
-            since[j], until[j], e_exit[j], h_exit[j] = since[i], until[i], e_exit[i], h_exit[i]
-            e_prom[j], h_prom[j], t_ref[j], r_exit[j] = e_prom[i], h_prom[i], t_ref[i], r_exit[i]
-            r_prom[j], review[j], rest_until[j] = r_prom[i], review[i], rest_until[i]
-            dest[j] = dest[i]
-            pool[j], dep_year[j] = pool[i], dep_year[i]
-            dep_year_dest[j, :] = dep_year_dest[i, :]
-        j += 1
-    return j
+        keep[k] = i
+        k += stage[i] != GONE
+    first = 0           # rows before the first leaver stay where they are
+    while first < k and keep[first] == first:
+        first += 1
+    keep = keep[first:k]
+    _move_up(woman, keep, first)
+    _move_up(stage, keep, first)
+    _move_up(code, keep, first)
+    _move_up(since, keep, first)
+    _move_up(until, keep, first)
+    _move_up(e_exit, keep, first)
+    _move_up(h_exit, keep, first)
+    _move_up(e_prom, keep, first)
+    _move_up(h_prom, keep, first)
+    _move_up(t_ref, keep, first)
+    _move_up(r_exit, keep, first)
+    _move_up(r_prom, keep, first)
+    _move_up(review, keep, first)
+    _move_up(rest_until, keep, first)
+    _move_up(dest, keep, first)
+    _move_up(pool, keep, first)
+    _move_up(dep_year, keep, first)
+    for j in range(len(keep)):
+        dep_year_dest[first + j, :] = dep_year_dest[keep[j], :]
+    return k
+
+
+def _move_up(column, keep, first):
+    """``column[first + j] = column[keep[j]]`` (``keep`` ascending, never behind)."""
+    for j in range(len(keep)):
+        column[first + j] = column[keep[j]]
 
 
 def census(n, count_pool, woman, stage, dest, pool, posted, pool_stock):
@@ -808,7 +830,7 @@ _INLINE = ("_max", "_min", "_rates", "_next_review")
 _PIECES = ("_count_moves", "_count_year", "_pick", "_unique_below", "_permutation",
            "_women_drawn", "women_drawn", "_move_drawn", "_enter_stage", "_complete", "_appoint",
            "careers_scan", "appointable", "select_split", "_merge", "_at_home", "_same_pass",
-           "_still_home", "post")
+           "_still_home", "post", "_move_up")
 #: Kernels called from one place in the engine with fixed types (see ``_Direct``).
 _DIRECT = ("careers_month", "rotate", "carry_over", "add_rows", "census", "compact",
            "pool_turnover")
