@@ -11,8 +11,10 @@ wrong; the command line prints it and exits with code 2.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
+import functools
 import hashlib
 import re
 import tomllib
@@ -77,13 +79,21 @@ def read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         raise InputError(path, None, f"not UTF-8 text (byte {err.start})") from None
     try:
-        data = tomllib.loads(text)
+        data = copy.deepcopy(_parsed(text))   # callers may change what they are given
     except tomllib.TOMLDecodeError as err:
         raise InputError(path, None, _bad_date(text) or f"malformed TOML: {err}") from None
     except RecursionError:
         raise InputError(path, None, f"nested more than {MAX_NESTING} levels deep") from None
     _check_depth(path, data)
     return data
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(text: str) -> dict[str, Any]:
+    """A TOML text parsed once per process: ``run`` reads the calibration's fitted file for
+    the scenario's layers, for its calibration and for the parameter draws, and parsing it
+    took longer than reading it."""
+    return tomllib.loads(text)
 
 
 def _check_depth(path: Path, data: dict[str, Any]) -> None:
