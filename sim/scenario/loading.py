@@ -158,6 +158,13 @@ def _defaults() -> dict[str, Any]:
     return Scenario(name="defaults").model_dump(mode="python", exclude={"name"})
 
 
+@functools.lru_cache(maxsize=1)
+def _schema_tree() -> dict[str, Any]:
+    """:func:`_defaults` built once, to look keys up in (never to change): the calibration
+    config checks each of its keys, which rebuilt the defaults 25 times in every ``run``."""
+    return _defaults()
+
+
 def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
     """The extends chain, root first. A cycle is an error naming the file that closes it."""
     try:
@@ -385,7 +392,7 @@ def _schema_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
 def _did_you_mean(loc: tuple[str, ...]) -> str:
     """A hint for an unknown key: a near spelling among its siblings, or the sections where a
     key of that name does belong (a misplaced key or section)."""
-    keys = _schema_keys(_defaults())
+    keys = _schema_keys(_schema_tree())
     parent, name = ".".join(loc[:-1]), loc[-1]
     siblings = [k.rsplit(".", 1)[-1] for k in keys
                 if (k.rsplit(".", 1)[0] if "." in k else "") == parent]
@@ -435,7 +442,7 @@ def dotted(key: str, value: Any) -> dict[str, Any]:
 
 def check_key(key: str, file: Path | str = "<command line>") -> None:
     """Fail with an InputError unless ``key`` names a parameter of the schema."""
-    node: Any = _defaults()
+    node: Any = _schema_tree()
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             raise InputError(file, key, "not a parameter of the scenario schema")
