@@ -137,3 +137,20 @@ def test_a_run_loads_none_of_what_only_other_commands_need(tmp_path: Path) -> No
     assert done.returncode == 0, done.stderr
     assert done.stdout.split()[-2:] == ["0", "[]"], done.stdout
     assert (tmp_path / "out" / "report.html").stat().st_size > 1_000_000
+
+
+def test_process_main_is_main_and_leaves_the_collector_frozen_for_shutdown() -> None:
+    """run_scenario.py, ``python -m sim`` and ``wps-sim`` end with what is left frozen (a
+    faster shutdown); main() itself leaves the collector as it found it."""
+    import gc
+
+    from sim.commands.cli import process_main
+
+    assert gc.get_freeze_count() == 0
+    assert main(["validate", str(ROOT / "scenarios" / "baseline.toml")]) == 0
+    assert gc.get_freeze_count() == 0
+    try:
+        assert process_main(["validate", str(ROOT / "scenarios" / "baseline.toml")]) == 0
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
