@@ -3,7 +3,7 @@
 
 import sys
 
-from sim.commands.cli import main
+from sim.commands.cli import process_main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(process_main())

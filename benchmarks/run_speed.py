@@ -41,12 +41,13 @@ from sim.scenario.loading import load_scenario  # noqa: E402
 SCENARIO = ROOT / "scenarios" / "baseline.toml"
 REFERENCE_RATE = 900_000     # bare SimPy events/s the issue's targets are stated at
 
-# Runs the command in a fresh process and reports its own peak memory and its workers'.
+# Runs the command in a fresh process, as run_scenario.py does (process_main), and reports its
+# own peak memory and its workers'.
 _RUN = """
 import json, resource, sys, time
 start = time.perf_counter()
-from sim.commands.cli import main
-code = main(sys.argv[1:])
+from sim.commands.cli import process_main
+code = process_main(sys.argv[1:])
 if code:
     sys.exit(code)
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -3,7 +3,7 @@ installed package (no clone needed, any working folder)."""
 
 import sys
 
-from sim.commands.cli import main
+from sim.commands.cli import process_main
 
 if __name__ == "__main__":
-    sys.exit(main(prog="python -m sim"))
+    sys.exit(process_main(prog="python -m sim"))

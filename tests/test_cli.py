@@ -117,3 +117,40 @@ def test_validate_in_a_real_process_exits_2_without_traceback(tmp_path: Path) ->
     assert done.returncode == 2
     assert done.stderr == f"error: {bad.resolve()}: a binary file, not TOML text\n"
     assert done.stdout.startswith("ok: scenarios/baseline.toml (baseline,")
+
+
+def test_a_run_loads_none_of_what_only_other_commands_need(tmp_path: Path) -> None:
+    """``run`` in a fresh process, report included, without the modules it does not use:
+    plotly.io's serializer and validators (with narwhals and PIL; the page writes Plotly's
+    JSON itself), scipy, numba for one replication, the calibration's objective."""
+    tiny = tmp_path / "tiny.toml"
+    tiny.write_text(f'name = "tiny"\nextends = "{ROOT / "scenarios" / "baseline.toml"}"\n'
+                    "start_year = 2023\nhorizon = 2025\n", encoding="utf-8")
+    unused = ("plotly.io", "_plotly_utils.basevalidators", "narwhals", "PIL", "scipy", "numba",
+              "sim.analysis.calibration.objective")
+    probe = ("import sys\nfrom sim.commands.cli import main\n"
+             f"code = main(['run', {str(tiny)!r}, '--replications', '1', '--quiet', '--out', "
+             f"{str(tmp_path / 'out')!r}])\n"
+             f"print(code, [m for m in {unused!r} if m in sys.modules])\n")
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-2:] == ["0", "[]"], done.stdout
+    assert (tmp_path / "out" / "report.html").stat().st_size > 1_000_000
+
+
+def test_process_main_is_main_and_leaves_the_collector_frozen_for_shutdown() -> None:
+    """run_scenario.py, ``python -m sim`` and ``wps-sim`` end with what is left frozen (a
+    faster shutdown); main() itself leaves the collector as it found it."""
+    import gc
+
+    from sim.commands.cli import process_main
+
+    assert gc.get_freeze_count() == 0
+    assert main(["validate", str(ROOT / "scenarios" / "baseline.toml")]) == 0
+    assert gc.get_freeze_count() == 0
+    try:
+        assert process_main(["validate", str(ROOT / "scenarios" / "baseline.toml")]) == 0
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()

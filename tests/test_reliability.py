@@ -73,16 +73,18 @@ from sim.runs import outputs
 from sim.commands.cli import main
 
 marker, argv = Path(sys.argv[1]), sys.argv[2:]
-original = outputs.write_text
 
-def held(text, path):
-    done = original(text, path)
-    if path.name == "report.html":          # the last file of the set
-        marker.write_text(str(path))
-        time.sleep(120)
-    return done
+def holding(write):
+    def held(content, path):
+        done = write(content, path)
+        if path.name == "report.html":          # the last file of the set
+            marker.write_text(str(path))
+            time.sleep(120)
+        return done
+    return held
 
-outputs.write_text = held
+outputs.write_text = holding(outputs.write_text)
+outputs.write_bytes = holding(outputs.write_bytes)     # the report is written as bytes
 sys.exit(main(argv))
 """
 

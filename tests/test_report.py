@@ -192,3 +192,28 @@ def test_hostile_scenario_text_is_shown_as_text(run_dir):
     for raw in (HOSTILE_NAME, HOSTILE_TEXT, "<img src=x"):
         assert raw not in html
     assert "&lt;script&gt;console.log(&#x27;PWNED-name&#x27;)&lt;/script&gt;" in html
+
+
+@pytest.mark.parametrize("height", [720, 412.5, "50vh", None])
+def test_a_figure_div_is_what_plotly_writes(height):
+    """The page writes each figure's div itself (``sim.reports.page.figure_div``, without
+    plotly.io's slow import): byte for byte what ``plotly.io.to_html`` writes for it, NaN,
+    infinities, numpy values, dates and script-closing text included."""
+    import datetime as dt
+
+    import plotly.io as pio
+
+    from sim.reports.figure import Chart, scatter, white_template
+    from sim.reports.page import FIGURE_CONFIG, figure_div
+
+    chart = Chart()
+    chart.add_trace(scatter(x=np.arange(3), y=np.array([0.25, np.nan, np.inf]),
+                            name="</script><b>æ/ø</b>", customdata=[np.float64(1 / 3), np.int64(7),
+                                                                  -np.inf, None, True]))
+    chart.add_trace(scatter(x=[dt.date(2025, 7, 1), dt.datetime(2026, 1, 1, 12)], y=[1, 2]))
+    chart.update_layout(template=white_template(), title={"text": "a\u2028b"},
+                        **({"height": height} if height is not None else {}))
+    spec = chart.to_dict()
+    plotly = pio.to_html(spec, validate=False, full_html=False, include_plotlyjs=False,
+                         div_id="figure-3", config=dict(FIGURE_CONFIG))
+    assert figure_div(spec, "figure-3") == plotly

@@ -54,7 +54,7 @@ from sim.reports.style import (
     probability,
     series_title,
 )
-from sim.runs.outputs import write_csv, write_text
+from sim.runs.outputs import write_bytes, write_csv
 from sim.scenario.loading import Fitted
 from sim.scenario.project_data import load_observed
 from sim.scenario.schema import Scenario
@@ -255,6 +255,16 @@ def scenario_report(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFram
                     fitted: Fitted | None = None, drawn: bool = False,
                     description: str | None = None) -> str:
     """The scenario report as one HTML string."""
+    return scenario_page(scenario, runs, summary, table, targets, observed, fitted, drawn,
+                         description).render()
+
+
+def scenario_page(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFrame,
+                  table: pl.DataFrame, targets: Sequence[UnTarget] | None = None,
+                  observed: pl.DataFrame | None = None,
+                  fitted: Fitted | None = None, drawn: bool = False,
+                  description: str | None = None) -> Page:
+    """The scenario report's page (:func:`scenario_report`)."""
     targets = tuple(targets if targets is not None else load_targets())
     observed = observed if observed is not None else load_observed()
     fitted = fitted if fitted is not None else Fitted()
@@ -326,7 +336,7 @@ def scenario_report(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFram
     page.figure(replications_figure(runs, rows, targets))
 
     provenance_section(page, scenario, observed, targets, fitted)
-    return page.render()
+    return page
 
 
 def write_reports(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFrame,
@@ -338,6 +348,6 @@ def write_reports(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFrame,
     targets = load_targets()
     table = target_table(runs, targets, scenario.horizon, parameters)
     write_csv(table, out / "targets.csv")
-    write_text(scenario_report(scenario, runs, summary, table, targets, fitted=fitted,
-                               drawn=parameters is not None, description=description),
-               out / "report.html")
+    page = scenario_page(scenario, runs, summary, table, targets, fitted=fitted,
+                         drawn=parameters is not None, description=description)
+    write_bytes(page.render_bytes(), out / "report.html")

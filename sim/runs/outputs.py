@@ -348,6 +348,10 @@ def write_text(text: str, path: Path) -> Path:
     return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
+def write_bytes(data: bytes, path: Path) -> Path:
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
 def write_csv(frame: pl.DataFrame, path: Path) -> Path:
     return atomic_write(path, lambda tmp: frame.write_csv(tmp))
 

@@ -11,8 +11,10 @@ wrong; the command line prints it and exits with code 2.
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import difflib
+import functools
 import hashlib
 import re
 import tomllib
@@ -77,13 +79,21 @@ def read_toml(path: Path) -> dict[str, Any]:
     except UnicodeDecodeError as err:
         raise InputError(path, None, f"not UTF-8 text (byte {err.start})") from None
     try:
-        data = tomllib.loads(text)
+        data = copy.deepcopy(_parsed(text))   # callers may change what they are given
     except tomllib.TOMLDecodeError as err:
         raise InputError(path, None, _bad_date(text) or f"malformed TOML: {err}") from None
     except RecursionError:
         raise InputError(path, None, f"nested more than {MAX_NESTING} levels deep") from None
     _check_depth(path, data)
     return data
+
+
+@functools.lru_cache(maxsize=16)
+def _parsed(text: str) -> dict[str, Any]:
+    """A TOML text parsed once per process: ``run`` reads the calibration's fitted file for
+    the scenario's layers, for its calibration and for the parameter draws, and parsing it
+    took longer than reading it."""
+    return tomllib.loads(text)
 
 
 def _check_depth(path: Path, data: dict[str, Any]) -> None:
@@ -146,6 +156,13 @@ def _layer_raw(below: Any, value: Any) -> Any:
 def _defaults() -> dict[str, Any]:
     """Every parameter's default; not the name, which each scenario must give."""
     return Scenario(name="defaults").model_dump(mode="python", exclude={"name"})
+
+
+@functools.lru_cache(maxsize=1)
+def _schema_tree() -> dict[str, Any]:
+    """:func:`_defaults` built once, to look keys up in (never to change): the calibration
+    config checks each of its keys, which rebuilt the defaults 25 times in every ``run``."""
+    return _defaults()
 
 
 def _chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[Path, dict[str, Any]]]:
@@ -375,7 +392,7 @@ def _schema_keys(tree: dict[str, Any], prefix: str = "") -> list[str]:
 def _did_you_mean(loc: tuple[str, ...]) -> str:
     """A hint for an unknown key: a near spelling among its siblings, or the sections where a
     key of that name does belong (a misplaced key or section)."""
-    keys = _schema_keys(_defaults())
+    keys = _schema_keys(_schema_tree())
     parent, name = ".".join(loc[:-1]), loc[-1]
     siblings = [k.rsplit(".", 1)[-1] for k in keys
                 if (k.rsplit(".", 1)[0] if "." in k else "") == parent]
@@ -425,7 +442,7 @@ def dotted(key: str, value: Any) -> dict[str, Any]:
 
 def check_key(key: str, file: Path | str = "<command line>") -> None:
     """Fail with an InputError unless ``key`` names a parameter of the schema."""
-    node: Any = _defaults()
+    node: Any = _schema_tree()
     for part in key.split("."):
         if not isinstance(node, dict) or part not in node:
             raise InputError(file, key, "not a parameter of the scenario schema")

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from sim.analysis.calibration.config import FreeParameter
-from sim.analysis.calibration.figures import Figure
-from sim.analysis.calibration.objective import AgencyObjective
+
+if TYPE_CHECKING:       # annotations only: ``run`` reads a posterior without the objective
+    from sim.analysis.calibration.figures import Figure
+    from sim.analysis.calibration.objective import AgencyObjective
 
 FLAT_COVERAGE = 0.5             # a profile open over half the prior's range or more is flat
 
