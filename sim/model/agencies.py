@@ -271,21 +271,29 @@ class Agency:
         r.move(chosen, a.to, month, month - 1, self.rng["attrition"], self.rng["promotion"])
         self.person_events += len(chosen)
 
+    #: Count those posted abroad (and DEMA's pool) every month, not only at year ends.
+    counts_every_month = False
+
     def census(self, month: int) -> None:
+        """Head counts every month; those posted abroad (and the pool) at year ends, the only
+        months the tally reads them, unless the agency reads them monthly itself
+        (``counts_every_month``): each count is a scan of the whole roster."""
         i = month - self.start
         r = self.roster
         self.stock[i] = r.heads
-        if r.k is not None:
-            r.k.census(r.n, self.name == DEMA, r.woman, r.stage, r.dest, r.pool, self.posted[i],
-                       self.pool_stock[i])
-        else:
-            self._count_abroad_and_pool(i)
+        if month % 12 == 0 or self.counts_every_month:
+            self._count_abroad(i)
         if month % 12 == 0 and 4 * (r.n - int(r.heads.sum())) > r.n:
             r.compact()   # once a year, when more than a quarter of the rows are leavers
 
-    def _count_abroad_and_pool(self, i: int) -> None:
-        """The census's posted and (DEMA) pool counts on the numpy path (``kernels.census``)."""
-        r, n = self.roster, self.roster.n
+    def _count_abroad(self, i: int) -> None:
+        """The census's posted and (DEMA) pool counts at month index ``i``."""
+        r = self.roster
+        if r.k is not None:
+            r.k.census(r.n, self.name == DEMA, r.woman, r.stage, r.dest, r.pool, self.posted[i],
+                       self.pool_stock[i])
+            return
+        n = r.n
         if self.name == DEMA:
             members = r.pool[:n] & (r.stage[:n] != GONE)
             self.pool_stock[i] = np.bincount(r.woman[:n][members], minlength=2)
@@ -583,6 +591,7 @@ class ArmedForcesAgency(Agency):
 
 class DemaAgency(Agency):
     name = DEMA
+    counts_every_month = True     # the intake tops the pool up to its size every month
     appointed = ("manager", ("uniformed", "civilian"), "establishment_managers")
     STAFF = ("uniformed", "civilian", "manager")
 
