@@ -6,7 +6,8 @@ the bare rate of its own moment, and ``scaled`` restates it at 0.9M bare events/
 
   1. one baseline replication, compiled kernels and the numpy reference path, in this process
      (median of ``--single`` and ``--reference`` runs, after a warm-up run that loads the
-     kernels);
+     kernels; a bare loop between every two, so each replication is also scaled by its own
+     moment, and the median of those is given too);
   2. ``run --replications 1`` end to end in a fresh process (imports, simulation, every
      output file, the report; median of 3 after a warm-up);
   3. ``run --replications N`` on ``--workers`` processes in a fresh process: wall time, the
@@ -64,16 +65,25 @@ def bracketed(measure: Callable[[], float]) -> tuple[float, float]:
     return value, (before + bare_simpy()) / 2
 
 
-def one_replication(scenario, repeats: int, compiled: bool) -> float:
+def one_replication(scenario, repeats: int, compiled: bool) -> tuple[float, float, float]:
+    """Median time of a replication, median bare rate, and the median of each replication's
+    time scaled by the bare rate measured just before and just after it: on a shared machine
+    whose speed moves within seconds, pairing each replication with its own moment is what
+    makes the scaled figure comparable."""
     kernels.use(compiled)
     try:
         simulate(scenario, 0)                       # warm-up: loads the kernels
-        times = []
+        times, rates, scaled = [], [], []
+        before = bare_simpy()
         for r in range(repeats):
             start = time.perf_counter()
             simulate(scenario, r)
             times.append(time.perf_counter() - start)
-        return statistics.median(times)
+            after = bare_simpy()
+            rates.append((before + after) / 2)
+            scaled.append(times[-1] * rates[-1] / REFERENCE_RATE)
+            before = after
+        return statistics.median(times), statistics.median(rates), statistics.median(scaled)
     finally:
         kernels.use(None)
 
@@ -107,12 +117,14 @@ def main() -> None:
     args = p.parse_args()
     scenario = load_scenario(SCENARIO)
 
-    t, rate = bracketed(lambda: one_replication(scenario, args.single, True))
-    line("one replication, compiled kernels", t, rate, f"   (median of {args.single})")
+    t, rate, scaled = one_replication(scenario, args.single, True)
+    line("one replication, compiled kernels", t, rate,
+         f"   (median of {args.single}; each scaled by its own moment: {scaled:.3f} s)")
     if args.reference:
-        t_ref, rate_ref = bracketed(lambda: one_replication(scenario, args.reference, False))
+        t_ref, rate_ref, scaled_ref = one_replication(scenario, args.reference, False)
         line("one replication, numpy reference", t_ref, rate_ref,
-             f"   (median of {args.reference}; compiled is {t_ref / t:.1f}x faster)")
+             f"   (median of {args.reference}, {scaled_ref:.3f} s paired; compiled is "
+             f"{scaled_ref / scaled:.1f}x faster)")
 
     with tempfile.TemporaryDirectory() as tmp:
         one = ["run", str(SCENARIO), "--replications", "1", "--quiet", "--out",

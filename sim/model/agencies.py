@@ -231,7 +231,8 @@ class Agency:
         posts = self.posts(month)
         if not posts:
             return None
-        cap = np.full(len(self.stages), np.inf)
+        cap = self._capacity
+        cap[:] = np.inf
         r = self.roster
         y = max(0, r.year_index(month) - 1)
         gap = (12 / self.completions_per_year(month)) / 2
@@ -252,6 +253,11 @@ class Agency:
             if final:
                 self._outflows[(y, stage)] = known
         return known
+
+    @cached_property
+    def _capacity(self) -> np.ndarray:
+        """:meth:`capacity`'s array, refilled each month (the careers step reads it at once)."""
+        return np.empty(len(self.stages))
 
     def completions_per_year(self, month: int) -> int:
         return 1
@@ -413,7 +419,8 @@ class Agency:
         n = self.per_month(key, rec.recruits.at(month))
         posts = rec.establishment.at(month)
         if posts > 0:
-            in_post = int(self.stock[month - self.start, stage].sum())
+            men, women = self.stock[month - self.start, stage]
+            in_post = int(men + women)
             n += max(0, int(round(posts)) - in_post)
         if n:
             self.admit(n, rec.women_share.at(month), stage, month)

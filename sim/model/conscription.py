@@ -11,6 +11,7 @@ length, volunteering, the registration effect and the date are all scenario leve
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -50,6 +51,7 @@ def draft(d: Draft, rng: np.random.Generator) -> tuple[int, int]:
     return vol_w + lot_w, vol_m + drawn - lot_w
 
 
+@cache
 def intake_months(intakes_per_year: int, first: int = 1) -> tuple[int, ...]:
     """Calendar months (0-based) of the intakes: 2 a year from February (``first = 1``) ->
     February and August."""
