@@ -351,8 +351,8 @@ def as_text(frame: pl.DataFrame) -> pl.DataFrame:
     its files keep the text columns, and with them their bytes.
 
     An Enum column is gathered from its categories, so that every row is a view into the
-    same few strings: a cast copies each row's text (1,000 replications: 60 MiB at the write
-    of runs.parquet instead of 25)."""
+    same few strings: a cast copies each row's text (writing runs.parquet of 1,000
+    replications took 60 MiB above the table with a cast, 41 MiB gathered)."""
     text = {name: (pl.Series(name, dtype.categories).gather(frame[name].to_physical())
                    if isinstance(dtype, pl.Enum) else frame[name].cast(pl.String))
             for name, dtype in frame.schema.items()
