@@ -1,14 +1,16 @@
-"""Peak memory of a run's parent process: tabulating N replications, summarising, writing.
+"""Peak memory of a run's parent process: tabulating N replications, writing every file.
 
 What ``run`` holds in the parent grows with the replications: their results as they come back
-from the workers, the runs table, the summary and the files written from them. This measures
-that peak (``ru_maxrss`` of a fresh process) without simulating N replications: a few real
-results are simulated once (fixed parameters) and pickled, and a stand-in backend hands them
-back, copied and renumbered, batch by batch as a pool would (the command's own batching, each
-batch's arrays new, as unpickled from a worker). The parent then runs the command's own path
-(``sim.commands.run.simulate_runs``, ``summary_frame``, ``write_parquet`` of both tables), so
-the figure is the parent's, not a worker's; the simulation's numbers are fabricated, the shapes
-and sizes are the real ones::
+from the workers, the runs table, the summary, the targets table, the report and the files
+written from them. This measures that peak (the high-water mark of a fresh process) without
+simulating N replications: a few real results are simulated once (fixed parameters) and
+pickled, and a stand-in backend hands them back, copied and renumbered, batch by batch as a
+pool would (the command's own batching, each batch's arrays new, as unpickled from a worker).
+The parent then runs the command's own path with drawn parameters, ``run``'s default
+(``sim.commands.run.simulate_runs``, which makes each batch's scenarios, and ``write_run``:
+runs, summary and parameters tables, targets.csv, the report), so the figure is the parent's,
+not a worker's; the simulation's numbers are fabricated, the shapes and sizes are the real
+ones::
 
     python benchmarks/memory.py                   # N = 400 and 1,000
     python benchmarks/memory.py --replications 200
@@ -38,9 +40,17 @@ REAL = 2          # replications really simulated, then reused
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident memory so far (Linux reports kB, macOS bytes)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+    """This process's peak resident memory so far. On Linux ``VmHWM``: ``ru_maxrss`` of a
+    process started by another keeps the starting process's peak across the exec (a child of
+    a 430 MiB parent reads 430 MiB before doing anything). Elsewhere ``ru_maxrss`` (macOS
+    reports bytes, Linux kB)."""
+    try:
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status
+                        if line.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 class ReplayBackend:
@@ -82,19 +92,17 @@ def simulated(path: Path) -> None:
 
 def child(results: Path, replications: int) -> None:
     """The parent's path for ``replications``, in this (fresh) process; prints MiB figures."""
-    from sim.analysis.summary import summary_frame
-    from sim.commands.run import simulate_runs
-    from sim.runs.outputs import write_parquet
+    from sim.commands.run import parameter_draws, scenario_fitted, simulate_runs, write_run
     from sim.scenario.loading import load_scenario
 
     scenario = load_scenario(SCENARIO).model_copy(update={"replications": replications})
+    fitted = scenario_fitted(SCENARIO, scenario)
+    draws = parameter_draws(fitted, argparse.Namespace(quiet=True), SCENARIO, scenario)
     real = pickle.loads(results.read_bytes())
     before = peak_rss_mib()
-    runs = simulate_runs(scenario, ReplayBackend(real), True, "memory")
-    summary = summary_frame(runs)
+    runs = simulate_runs(scenario, ReplayBackend(real), True, "memory", draws)
     with tempfile.TemporaryDirectory() as tmp:
-        write_parquet(runs, Path(tmp) / "runs.parquet")
-        write_parquet(summary, Path(tmp) / "summary.parquet")
+        write_run(scenario, runs, Path(tmp), fitted, draws)
     print(f"{before:.1f} {peak_rss_mib():.1f}")
 
 

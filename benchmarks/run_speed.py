@@ -44,7 +44,8 @@ SCENARIO = ROOT / "scenarios" / "baseline.toml"
 REFERENCE_RATE = 900_000     # bare SimPy events/s the issue's targets are stated at
 
 # Runs the command in a fresh process, as run_scenario.py does (process_main), and reports its
-# own peak memory and its workers'.
+# own peak memory and its workers'. Its own is VmHWM where there is one: ru_maxrss would keep
+# this script's peak across the exec.
 _RUN = """
 import json, resource, sys, time
 start = time.perf_counter()
@@ -53,6 +54,11 @@ code = process_main(sys.argv[1:])
 if code:
     sys.exit(code)
 own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+try:
+    own = next(int(l.split()[1]) for l in open("/proc/self/status")
+               if l.startswith("VmHWM:")) / 1024
+except (OSError, StopIteration):
+    pass
 workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 print(json.dumps({"seconds": time.perf_counter() - start, "parent": own, "workers": workers}))
 """

