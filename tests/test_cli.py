@@ -7,6 +7,7 @@ code.
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -154,3 +155,18 @@ def test_process_main_is_main_and_leaves_the_collector_frozen_for_shutdown() -> 
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_the_command_line_has_polars_return_freed_memory_at_once() -> None:
+    """The commands set polars' allocator to hand freed memory back at once (issue #18), before
+    polars loads, and keep a setting the user made."""
+    probe = ("import os\nimport sim.commands.cli\nimport polars\n"
+             "print(os.environ['_RJEM_MALLOC_CONF'])\n")
+    env = {k: v for k, v in os.environ.items() if k != "_RJEM_MALLOC_CONF"}
+    done = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "dirty_decay_ms:0,muzzy_decay_ms:0" in done.stdout
+    mine = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120, env={**env, "_RJEM_MALLOC_CONF": "narenas:1"})
+    assert "narenas:1" in mine.stdout and "dirty_decay_ms:0" not in mine.stdout
