@@ -8,7 +8,6 @@ replication must be identical, not merely close.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from dataclasses import fields
@@ -88,23 +87,17 @@ def test_career_rules_change_only_when_a_declared_lever_does(root, name):
                     (name, agency.name, month, f.name)
 
 
-def test_a_process_running_one_replication_leaves_numba_unloaded(tmp_path, root):
-    """Loading the kernels costs more than they save on one replication, so a run of one in a
-    fresh process runs the numpy path (same numbers: see above); a run of two loads them.
-    (Pool workers always load them: over a run they get many batches, however small.)"""
-    tiny = tmp_path / "tiny.toml"
-    tiny.write_text(f'name = "tiny"\nextends = "{root / "scenarios" / "baseline.toml"}"\n'
-                    "start_year = 2023\nhorizon = 2025\n", encoding="utf-8")
-    probe = ("import sys\n"
-             "from sim.runs.replications import run_replications\n"
-             "from sim.scenario.loading import load_scenario\n"
-             f"s = load_scenario({str(tiny)!r})\n"
-             "run_replications(s, [0]); print('numba' in sys.modules)\n"
-             "run_replications(s, [0, 1]); print('numba' in sys.modules)\n")
-    env = {k: v for k, v in os.environ.items() if k != "WPS_SIM_KERNELS"}
-    out = subprocess.run([sys.executable, "-c", probe], cwd=root, env=env, check=True,
+def test_loading_the_kernels_spares_scipy_linalg_and_restores_numbas_check(root):
+    """Loading the kernels in a fresh process imports numba's registries without scipy.linalg
+    (``kernels._load_registries``), leaves numba's BLAS check as it was, and freezes what it
+    loaded out of the garbage collector's walks."""
+    probe = ("import gc, sys\nfrom numba.np import linalg\nbefore = linalg.ensure_blas\n"
+             "from sim.model import kernels\nkernels.use(True)\nk = kernels.load()\n"
+             "print(k is not None, 'scipy.linalg' in sys.modules, "
+             "linalg.ensure_blas is before, gc.get_freeze_count() > 0)\n")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=root, check=True,
                          capture_output=True, text=True).stdout.split()
-    assert out == ["False", "True"]
+    assert out == ["True", "False", "True", "True"]
 
 
 def test_without_a_cache_folder_the_numpy_path_runs_with_a_warning(monkeypatch):

@@ -27,19 +27,19 @@ as ``np.maximum``/``np.minimum`` do), which is what makes the results identical,
 Kernels compile on first use and are cached on disk by numba (``cache=True``: beside this
 file, or in the user's cache folder where that is read-only), so only the first run on a
 machine pays the compilation (about a minute); each later process pays numba's import and
-loading (~1 s on a busy 2-core machine), which a run of many replications spreads thin.
+loading, ~0.6 s here (:func:`_load_registries` spares it scipy.linalg), less than the kernels
+save on a single replication.
 Where no folder is writable (``NUMBA_CACHE_DIR`` unset on a read-only install and home), the
 numpy path runs, with a warning, rather than every worker compiling anew.
 """
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import warnings
-from contextlib import contextmanager
 from types import SimpleNamespace
-from typing import Iterator
 
 import numpy as np
 
@@ -57,31 +57,16 @@ def use(compiled: bool | None) -> None:
         _CHOICE["compiled"] = compiled
 
 
-@contextmanager
-def for_replications(count: int) -> Iterator[None]:
-    """Run a command's ``count`` replications on the path that is quicker for them.
-
-    Loading the kernels (numba's import, its registries, the cached machine code) costs a
-    process about a second, and they save about that much a replication; so a command that
-    simulates a single replication in a process that has not loaded them runs the numpy
-    path, which gives the same numbers. An explicit choice (:func:`use`,
-    ``WPS_SIM_KERNELS``) is kept."""
-    single = (count <= 1 and "compiled" not in _CHOICE and True not in _LOADED
-              and "WPS_SIM_KERNELS" not in os.environ)
-    if single:
-        use(False)
-    try:
-        yield
-    finally:
-        if single:
-            use(None)
-
-
 def load() -> SimpleNamespace | None:
     """The compiled kernels, or None for the numpy reference path."""
     compiled = _CHOICE.get("compiled", os.environ.get("WPS_SIM_KERNELS", "1") != "0")
     if compiled not in _LOADED:
         _LOADED[compiled] = _compile() if compiled else None
+        if compiled:
+            # numba's registries and the loaded kernels live as long as the process: frozen,
+            # the garbage collector stops walking their ~10^5 objects at every full collection
+            # (which made a run's report and files ~0.2 s slower once numba was loaded).
+            gc.freeze()
     return _LOADED[compiled]
 
 
@@ -97,6 +82,7 @@ def _compile() -> SimpleNamespace | None:
     # careers scan 4x slower. Kernels call each other through these module names, so every
     # one is replaced by its compiled version here (compilation itself waits for a first call).
     here = globals()
+    _load_registries()
     try:
         compiled = {name: inline(here[name]) for name in _INLINE}
         compiled.update({name: jit(here[name]) for name in (*_PIECES, *_KERNELS)})
@@ -112,6 +98,31 @@ def _compile() -> SimpleNamespace | None:
     here["_random_interval"] = random_interval
     return SimpleNamespace(stream=stream, **{
         name: _Direct(here[name]) if name in _DIRECT else here[name] for name in _KERNELS})
+
+
+def _load_registries() -> None:
+    """Load numba's CPU registries now, without its check for a BLAS.
+
+    Why: the first kernel a process loads makes numba import its array-math registry, which
+    imports scipy.linalg (~0.4 s, about half of numba's start-up here) only to learn whether a
+    BLAS exists for the inner products of ``np.cov`` and ``np.corrcoef``; no kernel uses them,
+    and nothing else on the run path imports scipy. Answering "no BLAS" while the registries
+    load skips the import; numba's own check is put back at once, so linear algebra compiled
+    later in the process still finds scipy.
+    """
+    from numba.core.registry import cpu_target
+    from numba.np import linalg
+
+    def no_blas() -> None:
+        raise ImportError("not needed by the kernels")
+
+    original = getattr(linalg, "ensure_blas", None)
+    linalg.ensure_blas = no_blas
+    try:
+        cpu_target.target_context.refresh()
+    finally:
+        if original is not None:
+            linalg.ensure_blas = original
 
 
 class _Direct:

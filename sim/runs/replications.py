@@ -14,7 +14,6 @@ from typing import Any, Callable, Iterable, Mapping, Sequence, overload
 import numpy as np
 import polars as pl
 
-from sim.model import kernels
 from sim.model.replication import ReplicationResult, simulate
 from sim.runs.backends import Backend, abort, backend_for, run_ordered
 from sim.scenario.schema import Scenario
@@ -87,15 +86,12 @@ def _run_batches(scenario: Scenario, replications: Iterable[int], workers: int,
         backend = backend_for(workers if len(chunks) > 1 else 1)
     try:
         on_done = (lambda out: progress(len(out))) if progress else None
-        # A single call runs in this process (run_ordered); one replication there does not
-        # pay for loading the compiled kernels (see kernels.for_replications).
-        with kernels.for_replications(sum(len(chunk) for chunk in chunks)):
-            if scenarios is None:
-                calls = [(scenario, chunk) for chunk in chunks]
-                done = run_ordered(backend, _batch, calls, on_done, keep)
-            else:
-                done = run_ordered(backend, _drawn_batch, _DrawnJobs(chunks, scenarios),
-                                   on_done, keep)
+        if scenarios is None:
+            calls = [(scenario, chunk) for chunk in chunks]
+            done = run_ordered(backend, _batch, calls, on_done, keep)
+        else:
+            done = run_ordered(backend, _drawn_batch, _DrawnJobs(chunks, scenarios),
+                               on_done, keep)
     except BaseException:   # an interrupt or a failure: stop the workers, do not wait
         if own:
             abort(backend)
