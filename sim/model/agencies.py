@@ -105,7 +105,6 @@ class Agency:
         self._kernel_rules: tuple | None = None
         self._due_by_month: dict[int, list[tuple[Destination, Posts]]] = {}
         self._rotation_static: dict[int, tuple[np.ndarray, ...]] = {}
-        self._stream_arrays: dict[tuple[str, ...], tuple[np.ndarray, ...]] = {}
         self._chances: dict[tuple[float, float, float], tuple[np.ndarray, float]] = {}
 
     def s(self, stage: str) -> int:
@@ -375,10 +374,8 @@ class Agency:
         return self._rotation_static[calendar_month]
 
     def _streams(self, *names: str) -> tuple[np.ndarray, ...]:
-        """The named streams as the kernels take them (``kernels.stream``)."""
-        if names not in self._stream_arrays:
-            self._stream_arrays[names] = tuple(self.roster.stream(self.rng[n]) for n in names)
-        return self._stream_arrays[names]
+        """The named streams as the kernels take them (made once, by ``Roster.stream``)."""
+        return tuple(self.roster.stream(self.rng[n]) for n in names)
 
     @cached_property
     def _destinations(self) -> tuple[tuple[Destination, Posts], ...]:
