@@ -161,3 +161,31 @@ def test_unique_below_is_numpys_unique(path_choice):
     for top, size in ((50, 40), (6531, 1191), (10_000, 29), (1, 3)):
         values = rng.integers(0, top, size=size)
         np.testing.assert_array_equal(kernels._unique_below(values, top), np.unique(values))
+
+
+@pytest.mark.parametrize("n_w,n_m,k,weight", [
+    (1_466, 9_495, 181, 1.0),     # a large rotation: the threshold's branch
+    (300, 700, 400, 2.5),         # k near the candidates: often the full partition
+    (50, 5_000, 65, 0.0),         # women never drawn: their keys are inf
+    (5_000, 20, 90, 1e-320),      # a tiny weight: women's keys overflow to inf
+    (100, 100, 150, 40.0),        # a heavy weight
+])
+def test_the_race_of_keys_is_the_references(n_w, n_m, k, weight, path_choice):
+    """``kernels._race`` finds the k-th key among those under a threshold (or all of them):
+    the same women as ``deployment.women_drawn``, and the stream left where it leaves it."""
+    import numba
+
+    from sim.model.deployment import women_drawn
+
+    path_choice(True)
+    kernels.load()
+
+    @numba.njit
+    def race(stream, n_w, n_m, k, weight):
+        return kernels._women_drawn(n_w, n_m, k, weight, kernels._generator(stream))
+
+    for seed in range(20):
+        ours, theirs = np.random.default_rng(seed), np.random.default_rng(seed)
+        assert race(kernels.stream(ours), n_w, n_m, k, weight) == \
+            women_drawn(n_w, n_m, k, weight, theirs)
+        assert ours.random() == theirs.random()

@@ -106,6 +106,7 @@ class Agency:
         self._due_by_month: dict[int, list[tuple[Destination, Posts]]] = {}
         self._rotation_static: dict[int, tuple[np.ndarray, ...]] = {}
         self._chances: dict[tuple[float, float, float], tuple[np.ndarray, float]] = {}
+        self._stream_args: dict[tuple[str, ...], tuple[np.ndarray, ...]] = {}
 
     def s(self, stage: str) -> int:
         return self.stages.index(stage)
@@ -374,8 +375,13 @@ class Agency:
         return self._rotation_static[calendar_month]
 
     def _streams(self, *names: str) -> tuple[np.ndarray, ...]:
-        """The named streams as the kernels take them (made once, by ``Roster.stream``)."""
-        return tuple(self.roster.stream(self.rng[n]) for n in names)
+        """The named streams as the kernels take them (made once, by ``Roster.stream``), as
+        one tuple per list of names, kept."""
+        known = self._stream_args.get(names)
+        if known is None:
+            known = self._stream_args[names] = tuple(self.roster.stream(self.rng[n])
+                                                     for n in names)
+        return known
 
     @cached_property
     def _destinations(self) -> tuple[tuple[Destination, Posts], ...]:
