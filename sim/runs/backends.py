@@ -19,7 +19,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Protocol, Sequence
 
-from sim.runs import allocator
 from sim.scenario.loading import InputError
 
 if TYPE_CHECKING:
@@ -129,7 +128,6 @@ class DaskBackend:
         except BaseException:
             self.close()
             raise
-        allocator.collecting()   # this process only collects (a local cluster's are spawned)
 
     def threads(self) -> int:
         """Threads on the cluster's workers right now (one scheduler round trip)."""
@@ -169,18 +167,15 @@ def worker_pool(workers: int) -> ProcessPoolExecutor:
     own when the parent dies (SIGKILL, SIGTERM), instead of waiting for work forever."""
     from concurrent.futures import ProcessPoolExecutor   # multiprocessing: only when used
 
-    allocator.collecting()       # this process now only collects, tabulates and writes
     return ProcessPoolExecutor(max_workers=workers, initializer=init_worker)
 
 
 def init_worker() -> None:
     """Worker initializer: ignore SIGINT (the terminal sends it to the whole process group;
     the parent decides what an interrupt means), let SIGTERM end the worker silently (a
-    forked worker inherits the command's handler), keep freed blocks for reuse
-    (``sim.runs.allocator``), and watch the parent."""
+    forked worker inherits the command's handler), and watch the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    allocator.simulating()       # a forked worker inherits the collector's setting
     watch_parent()
 
 
