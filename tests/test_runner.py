@@ -49,6 +49,27 @@ def test_run_frame_holds_codes_that_read_and_write_as_the_text(scenario, tmp_pat
     assert (tmp_path / "coded.parquet").read_bytes() == (tmp_path / "text.parquet").read_bytes()
 
 
+def test_write_run_hands_over_the_stock_columns_without_changing_a_file(scenario, tmp_path):
+    """write_run takes the stock-only columns out of the runs once they are written and
+    tabulated into the flow cube (memory): runs.parquet still holds them, and the report is
+    byte for byte the one built from the whole runs."""
+    from sim.analysis.summary import summary_frame
+    from sim.commands.run import write_run
+    from sim.reports.forecast import write_reports
+    from sim.runs.replications import STOCK_COLUMNS
+
+    runs = run_frame(scenario, range(3), workers=1)
+    whole = runs.clone()
+    write_run(scenario, runs, tmp_path)
+    assert not set(STOCK_COLUMNS) & set(runs.columns)
+    assert runs.equals(whole.drop(STOCK_COLUMNS))
+    assert pl.read_parquet(tmp_path / "runs.parquet").equals(as_text(whole))
+    (tmp_path / "whole").mkdir()
+    write_reports(scenario, whole, summary_frame(whole), tmp_path / "whole")
+    assert ((tmp_path / "report.html").read_bytes()
+            == (tmp_path / "whole" / "report.html").read_bytes())
+
+
 def test_runs_frame_has_one_row_per_replication_year_series(scenario):
     runs = runs_frame(run_replications(scenario, [0, 1], workers=1))
     assert runs.height == 2 * len(scenario.years) * len(SERIES)

@@ -263,8 +263,9 @@ def scenario_page(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFrame,
                   table: pl.DataFrame, targets: Sequence[UnTarget] | None = None,
                   observed: pl.DataFrame | None = None,
                   fitted: Fitted | None = None, drawn: bool = False,
-                  description: str | None = None) -> Page:
-    """The scenario report's page (:func:`scenario_report`)."""
+                  description: str | None = None, cube: FlowCube | None = None) -> Page:
+    """The scenario report's page (:func:`scenario_report`); ``cube``: the runs' flows, if
+    already tabulated (``FlowCube.of(runs)`` otherwise)."""
     targets = tuple(targets if targets is not None else load_targets())
     observed = observed if observed is not None else load_observed()
     fitted = fitted if fitted is not None else Fitted()
@@ -320,7 +321,7 @@ def scenario_page(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFrame,
               "The table below says what each link counts; where the outputs cannot split a "
               "flow (continuing conscripts and direct recruits) the diagram keeps the two apart "
               "rather than guess.", note=True)
-    cube = FlowCube.of(runs)
+    cube = cube if cube is not None else FlowCube.of(runs)
     for agency in (AF, DEMA, POLICE):
         page.figure(sankey_figure(cube, agency, years, year))
     with page.details(f"What each link counts, with values for {year}", open=True):
@@ -342,12 +343,14 @@ def scenario_page(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFrame,
 def write_reports(scenario: Scenario, runs: pl.DataFrame, summary: pl.DataFrame,
                   out: Path, fitted: Fitted | None = None,
                   parameters: pl.DataFrame | None = None,
-                  description: str | None = None) -> None:
+                  description: str | None = None, cube: FlowCube | None = None) -> None:
     """``targets.csv`` and ``report.html`` for a run, each written atomically;
-    ``parameters``: the run's parameter draws (None: the parameters were fixed)."""
+    ``parameters``: the run's parameter draws (None: the parameters were fixed); ``cube``:
+    the runs' flows if already tabulated (then ``runs`` need not hold the stock-only
+    columns)."""
     targets = load_targets()
     table = target_table(runs, targets, scenario.horizon, parameters)
     write_csv(table, out / "targets.csv")
     page = scenario_page(scenario, runs, summary, table, targets, fitted=fitted,
-                         drawn=parameters is not None, description=description)
+                         drawn=parameters is not None, description=description, cube=cube)
     write_bytes(page.render_bytes(), out / "report.html")

@@ -137,8 +137,9 @@ TALLIED = ("women", "total", "women_end", "total_end", "entries_women", "entries
            "exits_women", "exits_total")
 SERIES_CODES = pl.Enum(sorted({s.id for s in SERIES}))
 MEASURE_CODES = pl.Enum(sorted({s.measure for s in SERIES}))
-NAN_TO_NULL = ("share", "women_end", "total_end", "entries_women", "entries_total",
-               "exits_women", "exits_total")
+#: Columns only the stock series fill (null elsewhere): year-end stocks, entries and exits.
+STOCK_COLUMNS = TALLIED[2:]
+NAN_TO_NULL = ("share", *STOCK_COLUMNS)
 
 
 class _Table:
