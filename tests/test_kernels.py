@@ -87,6 +87,34 @@ def test_career_rules_change_only_when_a_declared_lever_does(root, name):
                     (name, agency.name, month, f.name)
 
 
+def test_kept_rotation_levers_are_those_in_force(root, tmp_path):
+    """The rotations' lever values are kept per calendar month between the months at which a
+    deployment lever can change; levers that change in months without a rotation, and one
+    that ramps, must still be read as in force at every rotation."""
+    (tmp_path / "dated.toml").write_text(f"""
+name = "dated_rotations"
+extends = "{(root / 'scenarios' / 'baseline.toml').as_posix()}"
+[armed_forces.deployment]
+rest_months = [[2027-02-01, 18], [2029-05-01, 30]]
+women_selection_weight = [[2026-01-01, 1.0, "linear"], [2030-01-01, 2.0]]
+[armed_forces.deployment.un_contingent]
+positions = [[2027-03-01, 29], [2028-08-01, 40]]
+target_share = [[2028-11-01, 0.2]]
+""")
+    for path in (tmp_path / "dated.toml", root / "scenarios" / "deployment_targeting.toml"):
+        scenario = load_scenario(path)
+        for cls in AGENCY_CLASSES.values():
+            agency, fresh = cls(scenario, 0), cls(scenario, 0)
+            for month in range(agency.start, agency.end):
+                due = agency._due(month % 12)
+                if not due:
+                    continue
+                fresh._rotation_values.clear()
+                kept, now = agency._rotation_levers(due, month), fresh._rotation_levers(due, month)
+                for a, b in zip(kept, now):
+                    np.testing.assert_array_equal(a, b, err_msg=f"{path.name} {month}")
+
+
 def test_loading_the_kernels_spares_scipy_linalg_and_restores_numbas_check(root):
     """Loading the kernels in a fresh process imports numba's registries without scipy.linalg
     (``kernels._load_registries``), leaves numba's BLAS check as it was, and freezes what it

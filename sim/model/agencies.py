@@ -18,6 +18,7 @@ academy's admissions fill the rest.
 
 from __future__ import annotations
 
+import bisect
 import math
 from dataclasses import dataclass
 from functools import cached_property
@@ -107,6 +108,7 @@ class Agency:
         self._rotation_static: dict[int, tuple[np.ndarray, ...]] = {}
         self._chances: dict[tuple[float, float, float], tuple[np.ndarray, float]] = {}
         self._stream_args: dict[tuple[str, ...], tuple[np.ndarray, ...]] = {}
+        self._rotation_values: dict[tuple[int, int], tuple] = {}
 
     def s(self, stage: str) -> int:
         return self.stages.index(stage)
@@ -343,18 +345,42 @@ class Agency:
 
     def _rotate_compiled(self, due: list[tuple[Destination, Posts]], month: int) -> None:
         """:meth:`deploy`'s rotations in one kernel (``kernels.rotate``)."""
-        block, r = self.deployment_block, self.roster
+        r = self.roster
         assert r.k is not None
-        rest = block.rest_months.at(month)
-        own = [p.rest_months.at(month) for _, p in due]
         indexes, eligible, min_months = self._rotation_arrays(month % 12)
+        rest, positions, shares, weight = self._rotation_levers(due, month)
         self.person_events += r.k.rotate(
-            r.n, float(month), r.year_index(month), indexes,
-            np.array([rest if x is None else x for x in own], np.float64), eligible, min_months,
-            np.array([int(round(p.positions.at(month))) for _, p in due], np.int64),
-            np.array([deployment.nan_if_none(p.target_share.at(month)) for _, p in due]),
-            float(block.women_selection_weight.at(month)), self.name == DEMA, self._ready,
-            r.columns(), self.deployed, self.deployed_any, *self._streams("deployment"))
+            r.n, float(month), r.year_index(month), indexes, rest, eligible, min_months,
+            positions, shares, weight, self.name == DEMA, self._ready, r.columns(),
+            self.deployed, self.deployed_any, *self._streams("deployment"))
+
+    def _rotation_levers(self, due: list[tuple[Destination, Posts]], month: int) -> tuple:
+        """The due destinations' rest months, positions and target shares, and the selection
+        weight, at ``month`` as ``kernels.rotate`` takes them. Kept per calendar month and
+        per stretch of months between two at which a deployment lever can change
+        (``_deployment_changes``): most never do."""
+        key = (bisect.bisect_right(self._deployment_changes, month), month % 12)
+        known = self._rotation_values.get(key)
+        if known is None:
+            block = self.deployment_block
+            rest = block.rest_months.at(month)
+            own = [p.rest_months.at(month) for _, p in due]
+            known = self._rotation_values[key] = (
+                np.array([rest if x is None else x for x in own], np.float64),
+                np.array([int(round(p.positions.at(month))) for _, p in due], np.int64),
+                np.array([deployment.nan_if_none(p.target_share.at(month)) for _, p in due]),
+                float(block.women_selection_weight.at(month)))
+        return known
+
+    @cached_property
+    def _deployment_changes(self) -> list[int]:
+        """Months at which a lever :meth:`_rotation_levers` reads can take a new value, in
+        order."""
+        block = self.deployment_block
+        return sorted(change_months((block.rest_months, block.women_selection_weight,
+                                     *(lever for _, p in self._destinations
+                                       for lever in (p.rest_months, p.positions,
+                                                     p.target_share)))))
 
     def _due(self, calendar_month: int) -> list[tuple[Destination, Posts]]:
         """The destinations whose rotation falls in a calendar month (0 = January)."""
