@@ -245,6 +245,24 @@ def test_compared_scenarios_share_each_replications_draw(folder, fitted, tmp_pat
 # -- the variance split and the sign ----------------------------------------------------------
 
 
+def test_draw_moments_are_the_per_draw_mean_and_var_exactly():
+    """``draw_moments`` groups all draws at once; each draw's mean and variance must be, bit
+    for bit, what ``v.mean()`` and ``np.var(v, ddof=1)`` give on its values, for draws of
+    every size (pairs, singles, and groups long enough for numpy's pairwise sums)."""
+    from sim.analysis.uncertainty import draw_moments
+
+    rng = np.random.default_rng(5)
+    sizes = [2] * 300 + [1] * 7 + list(range(3, 40))
+    draws = rng.permutation(np.repeat(np.arange(len(sizes)) * 3, sizes))
+    values = rng.normal(0.2, 0.05, size=len(draws)) * rng.choice([1.0, 1e-3, 1e4],
+                                                                   size=len(draws))
+    ids, means, var = draw_moments(values, draws)
+    for i, d in enumerate(np.unique(draws)):
+        v = values[draws == d]
+        assert ids[i] == d and means[i] == v.mean()
+        assert (np.isnan(var[i]) if len(v) < 2 else var[i] == np.var(v, ddof=1))
+
+
 def test_the_variance_split_recovers_a_known_answer():
     """Draw means 2a (a ~ N(0, 1), so parameter variance 4), chance N(0, 1) per replication:
     total 5, chance 1, the parameters' share 0.8; b is an unrelated parameter."""
