@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
+import os
 import pickle
 import resource
 import subprocess
@@ -36,6 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 SCENARIO = ROOT / "scenarios" / "baseline.toml"
+# The child runs in the environment this script was started in: polars, once loaded here (the
+# real results are simulated in this process), writes its own allocator setting
+# (``_RJEM_MALLOC_CONF``) into ``os.environ``, which the command's own would then not replace.
+LAUNCH_ENV = dict(os.environ)
 REAL = 2          # replications really simulated, then reused
 
 
@@ -110,7 +115,7 @@ def measured(replications: int, results: Path) -> tuple[float, float]:
     """(peak before the work, peak overall) in MiB, of a fresh process."""
     out = subprocess.run([sys.executable, __file__, "--child", str(replications),
                           "--results", str(results)], check=True, capture_output=True,
-                         text=True).stdout.split()
+                         text=True, env=LAUNCH_ENV).stdout.split()
     return float(out[0]), float(out[1])
 
 

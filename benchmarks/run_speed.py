@@ -35,6 +35,15 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+# The environment a user's shell would give the commands timed here, taken before anything is
+# imported: polars writes its own allocator setting (``_RJEM_MALLOC_CONF``, freed pages kept
+# 0.5-1 s) into this process's environment when it loads, and a child inheriting it would not
+# run as a user's ``run_scenario.py`` runs (``sim.commands`` sets pages to go back at once;
+# with polars' setting a 1,000-replication run's parent peaked at 249-269 MiB instead of
+# ~218). ``PYTHONDONTWRITEBYTECODE``, set in some sandboxes, is left out too: it would make
+# every run compile the package's sources again (~0.1-0.2 s).
+LAUNCH_ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
 from report_speed import bare_simpy, report_seconds  # noqa: E402
 from sim.model import kernels  # noqa: E402
 from sim.model.replication import simulate  # noqa: E402
@@ -95,14 +104,12 @@ def one_replication(scenario, repeats: int, compiled: bool) -> tuple[float, floa
 
 
 def command(args: list[str]) -> dict[str, float]:
-    """``run_scenario.py`` ``args`` in a fresh process: its wall time (from the interpreter's
-    start, imports included), peak memory and workers' peak memory. Byte code is cached as in
-    a user's shell (``PYTHONDONTWRITEBYTECODE``, set in some sandboxes, would make every run
-    compile the package's sources again, ~0.1-0.2 s)."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    """``run_scenario.py`` ``args`` in a fresh process, in a user's environment
+    (:data:`LAUNCH_ENV`): its wall time (from the interpreter's start, imports included),
+    peak memory and workers' peak memory."""
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", _RUN, *args], cwd=ROOT, check=True,
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, text=True, env=LAUNCH_ENV)
     found = json.loads(done.stdout.strip().splitlines()[-1])
     found["wall"] = time.perf_counter() - start
     return found
