@@ -737,25 +737,21 @@ def _race(n_w, n_m, k, weight, rng):
     ``1.25 k`` fall below it: when at least ``k`` do, the ``k`` smallest are all among them.
     Only when fewer do is every key partitioned. A partition of ~10,000 keys had taken as
     long as drawing them."""
-    n = n_w + n_m
-    keys = np.empty(n)
-    low = np.empty(n)
-    mass = n_m + (weight * n_w if weight > 0 else 0.0)
-    t = (1.25 * k + 4.0 * math.sqrt(k) + 16.0) / mass
-    c = 0
-    for j in range(n_w):
-        x = rng.exponential() / weight if weight > 0 else np.inf
-        keys[j] = x
-        if x <= t:
-            low[c] = x
+    keys = np.empty(n_w + n_m)
+    if weight > 0:
+        keys[:n_w] = rng.exponential(size=n_w) / weight
+    else:
+        keys[:n_w] = np.inf
+    keys[n_w:] = rng.exponential(size=n_m)
+    t = (1.25 * k + 4.0 * math.sqrt(k) + 16.0) / (n_m + (weight * n_w if weight > 0 else 0.0))
+    low = np.empty(len(keys))
+    c = low_w = 0
+    for j in range(len(keys)):
+        if keys[j] <= t:
+            low[c] = keys[j]
             c += 1
-    low_w = c
-    for j in range(n_w, n):
-        x = rng.exponential()
-        keys[j] = x
-        if x <= t:
-            low[c] = x
-            c += 1
+            if j < n_w:
+                low_w += 1
     if c < k:
         low, low_w = keys, n_w
         kth = np.partition(keys, k - 1)[k - 1]
@@ -789,20 +785,21 @@ def _appointable(ready, due, month, min_months, sources, woman, code, since):
     """Women and men (rows, ascending) in a source stage (``sources`` per code) with the
     tenure to be appointed, after the month's moves: the rows not due that may be (``ready``,
     untouched since the careers scan) and the rows due (``due``, any of them moved), checked
-    now; merged in row order."""
-    women = np.empty(len(ready) + len(due), np.int64)
-    men = np.empty(len(ready) + len(due), np.int64)
+    now."""
+    ok = np.empty(len(due), np.int64)
+    k = 0
+    for row in due:
+        if sources[np.uint16(code[row])] and month - since[row] >= min_months:
+            ok[k] = row
+            k += 1
+    return _by_gender(_merge(ready, ok[:k]), woman)
+
+
+def _by_gender(rows, woman):
+    """``rows`` split into women's and men's, each in the order given."""
+    women, men = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
     n_w = n_m = 0
-    i = j = 0
-    while i < len(ready) or j < len(due):
-        if j >= len(due) or (i < len(ready) and ready[i] < due[j]):
-            row = ready[i]
-            i += 1
-        else:
-            row = due[j]
-            j += 1
-            if not (sources[np.uint16(code[row])] and month - since[row] >= min_months):
-                continue
+    for row in rows:
         if woman[row]:
             women[n_w] = row
             n_w += 1
@@ -889,8 +886,8 @@ def pool_turnover(n, pool_stream, join, leave, staff, external, woman, stage, co
 _INLINE = ("_max", "_min", "_rates", "_next_review")
 _PIECES = ("_count_moves", "_count_year", "_pick", "_unique_below", "_permutation",
            "_women_drawn", "_race", "women_drawn", "_move_drawn", "_enter_stage", "_complete",
-           "_appoint", "careers_scan", "_appointable", "select_split", "_merge", "_at_home",
-           "_same_pass", "_still_home", "post", "_move_up")
+           "_appoint", "careers_scan", "_appointable", "_by_gender", "select_split", "_merge",
+           "_at_home", "_same_pass", "_still_home", "post", "_move_up")
 #: Kernels called from one place in the engine with fixed types (see ``_Direct``).
 _DIRECT = ("careers_month", "rotate", "carry_over", "add_rows", "census", "compact",
            "pool_turnover")

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import simpy
 
-from sim.model.agencies import AGENCY_CLASSES, Agency, DemaAgency
+from sim.model.agencies import AGENCY_CLASSES, Agency
 from sim.model.census import Tally, tally
 from sim.scenario.schema import Scenario
 
@@ -68,7 +68,7 @@ def build(scenario: Scenario, replication: int,
         a.populate()
     for phase, method, first, last in PHASES:
         acts = [(a.start + first, a.end + last, getattr(a, method)) for a in built
-                if method != "pool_step" or isinstance(a, DemaAgency)]
+                if hasattr(a, method)]      # only DEMA has a pool
         if acts:
             env.process(_monthly(env, phase, acts))
     return env, built

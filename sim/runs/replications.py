@@ -194,7 +194,7 @@ class _Table:
             _per_row("measure", [s.measure for s in SERIES], times,
                      MEASURE_CODES if coded else pl.String()),
         ]
-        for name in ("women", "total", "share", *TALLIED[2:]):
+        for name in ("women", "total", "share", *STOCK_COLUMNS):
             columns.append(pl.Series(name, c.pop(name), nan_to_null=name in NAN_TO_NULL))
         return pl.DataFrame(columns)
 
