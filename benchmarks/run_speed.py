@@ -53,8 +53,7 @@ SCENARIO = ROOT / "scenarios" / "baseline.toml"
 REFERENCE_RATE = 900_000     # bare SimPy events/s the issue's targets are stated at
 
 # Runs the command in a fresh process, as run_scenario.py does (process_main), and reports its
-# own peak memory and its workers'. Its own is VmHWM where there is one: ru_maxrss would keep
-# this script's peak across the exec.
+# own peak memory (``memory.peak_rss_mib``, read once the command is done) and its workers'.
 _RUN = """
 import json, resource, sys, time
 start = time.perf_counter()
@@ -62,14 +61,11 @@ from sim.commands.cli import process_main
 code = process_main(sys.argv[1:])
 if code:
     sys.exit(code)
-own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-try:
-    own = next(int(l.split()[1]) for l in open("/proc/self/status")
-               if l.startswith("VmHWM:")) / 1024
-except (OSError, StopIteration):
-    pass
+seconds = time.perf_counter() - start
+sys.path.insert(0, "benchmarks")
+from memory import peak_rss_mib
 workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(json.dumps({"seconds": time.perf_counter() - start, "parent": own, "workers": workers}))
+print(json.dumps({"seconds": seconds, "parent": peak_rss_mib(), "workers": workers}))
 """
 
 
