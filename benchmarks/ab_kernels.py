@@ -27,14 +27,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
-import simpy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from sim.model import kernels  # noqa: E402
 from sim.model.census import tally  # noqa: E402
-from sim.model.replication import build  # noqa: E402
+from sim.model.replication import build, run_to_end  # noqa: E402
 from sim.scenario.loading import load_scenario  # noqa: E402
 from sim.scenario.schema import Scenario  # noqa: E402
 
@@ -59,11 +58,7 @@ def replication(scenario: Scenario, r: int, k: SimpleNamespace) -> tuple[float, 
     for agency in built:
         agency.roster.k = k
     start = time.process_time()
-    while True:
-        try:
-            env.step()
-        except simpy.core.EmptySchedule:
-            break
+    run_to_end(env)
     seconds = time.process_time() - start
     return seconds, [v for v in vars(tally(scenario, built)).values()
                      if isinstance(v, np.ndarray)]

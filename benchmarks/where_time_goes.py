@@ -24,7 +24,6 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-import simpy
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from report_speed import bare_simpy  # noqa: E402
 from sim.model import kernels  # noqa: E402
 from sim.model.agencies import AGENCY_CLASSES  # noqa: E402
-from sim.model.replication import PHASES, build, simulate  # noqa: E402
+from sim.model.replication import PHASES, build, run_to_end, simulate  # noqa: E402
 from sim.scenario.loading import load_scenario  # noqa: E402
 
 SCENARIO = ROOT / "scenarios" / "baseline.toml"
@@ -90,11 +89,7 @@ def main() -> None:
     for r in range(1, args.replications + 1):
         env, _ = build(scenario, r)
         start = time.perf_counter()
-        while True:
-            try:
-                env.step()
-            except simpy.core.EmptySchedule:
-                break
+        run_to_end(env)
         total += time.perf_counter() - start
     n = args.replications
     print(f"bare SimPy {rate:,.0f} events/s; {n} baseline replications, "

@@ -83,12 +83,17 @@ def simulate(scenario: Scenario, replication: int,
     no people and draw from their own streams.
     """
     env, built = build(scenario, replication, agencies)
+    events = run_to_end(env)
+    return ReplicationResult(replication, tally(scenario, built), events,
+                             sum(a.person_events for a in built))
+
+
+def run_to_end(env: simpy.Environment) -> int:
+    """Step ``env`` until nothing is scheduled; returns the number of events processed."""
     events = 0
     while True:
         try:
             env.step()
         except simpy.core.EmptySchedule:
-            break
+            return events
         events += 1
-    return ReplicationResult(replication, tally(scenario, built), events,
-                             sum(a.person_events for a in built))
