@@ -14,6 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 import pytest
+from scipy.stats import t as t_dist
 
 from sim.analysis import manpower
 from sim.scenario.dated import Dated
@@ -31,7 +32,13 @@ MEAN_YEAR = 2022                    # yearly mean stocks (stock_avg) compared in
 DEPLOY_YEARS = (2020, 2021, 2025)   # deployments compared in these years
 REPLICATIONS = {"armed_forces": 48, "dema": 40, "police": 80}
 ESTABLISHMENT_REPLICATIONS = 32
-DEPLOY_REPLICATIONS = 24
+DEPLOY_REPLICATIONS = 48
+# The deployment cases make 30 comparisons (6 cases x 5 non-exact cells): at 3 SE each, one
+# fails by chance in ~1 of 6 draws of the streams. They are held instead at the t quantile
+# that keeps the chance of any false failure among the 30 at 1% (Bonferroni, ~3.9 SE with 48
+# replications), which detects the same bias as 3 SE did with 24 (3.9 / sqrt(48) ~ 3 /
+# sqrt(24) standard deviations).
+DEPLOY_Z = float(t_dist.ppf(1 - 0.01 / (2 * 30), DEPLOY_REPLICATIONS - 1))
 
 
 def _scenario(extra: dict | None = None) -> Scenario:
@@ -46,15 +53,15 @@ def _stationary_stocks(agency: str) -> np.ndarray:
                     np.float64)
 
 
-def _within_3_se(sims: np.ndarray, expected: np.ndarray, what: str) -> float:
-    """Assert every mean over replications (axis 0) is within 3 MC standard errors; returns
-    the largest |z|."""
+def _within_3_se(sims: np.ndarray, expected: np.ndarray, what: str, z: float = 3.0) -> float:
+    """Assert every mean over replications (axis 0) is within ``z`` (3) MC standard errors;
+    returns the largest |z|."""
     n = sims.shape[0]
     mean = sims.mean(axis=0)
     se = sims.std(axis=0, ddof=1) / np.sqrt(n)          # MC standard error: sd / sqrt(n)
     gap = np.abs(mean - expected)
-    # 3 MC standard errors; where every replication agrees (se = 0) the value must be exact.
-    assert (gap <= 3 * se + 1e-9).all(), (what, mean, expected, se)
+    # z MC standard errors; where every replication agrees (se = 0) the value must be exact.
+    assert (gap <= z * se + 1e-9).all(), (what, mean, expected, se)
     return float(np.max(np.where(se > 0, gap / np.where(se > 0, se, 1), 0)))
 
 
@@ -218,10 +225,11 @@ def test_distinct_deployed_and_womens_share_match_the_closed_form(agency, destin
     sims = np.array([simulate_agency(s, r, agency).deployed[years, j]
                      for r in range(DEPLOY_REPLICATIONS)], np.float64)
     # Distinct persons (exactly 450 in the first year: nobody is abroad on 1 January yet):
-    # 3 MC standard errors.
-    _within_3_se(sims.sum(axis=2), expected.total[years], "distinct persons")
-    # Women's share among them: 3 MC standard errors.
-    _within_3_se(sims[:, :, 1] / sims.sum(axis=2), expected.share[years], "women's share")
+    # DEPLOY_Z MC standard errors (~3.9, the family-wise bound above).
+    _within_3_se(sims.sum(axis=2), expected.total[years], "distinct persons", DEPLOY_Z)
+    # Women's share among them: DEPLOY_Z MC standard errors.
+    _within_3_se(sims[:, :, 1] / sims.sum(axis=2), expected.share[years], "women's share",
+                 DEPLOY_Z)
     assert expected.total[0] == 450 and (450 < expected.total[1:]).all()
     assert (expected.total[1:] < 600).all()          # some carried over have left meanwhile
 

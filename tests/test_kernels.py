@@ -57,6 +57,32 @@ def test_compiled_kernels_give_the_reference_counts_exactly(root, path_choice, n
         assert compiled.simpy_events == reference.simpy_events
 
 
+def test_rotations_and_appointments_probing_runs_short_alike(root, tmp_path, path_choice):
+    """Where candidates are scarce, probing rows stops at its budget and the rest is drawn
+    from the full list (``deployment.probe_rows``, ``kernels._probe``): both paths alike.
+    The police's UN posts ask for 25 years as an officer (a handful qualify) and get 300
+    posts, leader posts jump past the officers with 8 years, and DEMA's women are all but
+    never drawn."""
+    (tmp_path / "scarce.toml").write_text(f"""
+name = "scarce"
+extends = "{(root / 'scenarios' / 'baseline.toml').as_posix()}"
+horizon = 2025
+[police.deployment.un_ipo]
+positions = 300
+min_years_in_stage = 25.0
+[police.careers]
+establishment_leaders = [[2010-01-01, 1000], [2013-01-01, 9000]]
+[dema.deployment]
+women_selection_weight = 0.001
+""")
+    scenario = load_scenario(tmp_path / "scarce.toml")
+    reference, compiled = _both(scenario, 0, path_choice)
+    for f in fields(reference.tally):
+        np.testing.assert_array_equal(getattr(compiled.tally, f.name),
+                                      getattr(reference.tally, f.name), err_msg=f.name)
+    assert compiled.person_events == reference.person_events
+
+
 def test_the_paths_are_chosen_by_the_environment(monkeypatch, path_choice):
     monkeypatch.setenv("WPS_SIM_KERNELS", "0")
     assert kernels.load() is None

@@ -380,8 +380,8 @@ def _record_sends(monkeypatch, agencies: dict[int, Agency], on_send=None) -> lis
     sent: list[dict] = []
     send = deployment.send
 
-    def spy(roster, r, free, candidates, month, rng, deployed, deployed_any):
-        n = send(roster, r, free, candidates, month, rng, deployed, deployed_any)
+    def spy(roster, r, month, ready, pool_only, rng, deployed, deployed_any):
+        n = send(roster, r, month, ready, pool_only, rng, deployed, deployed_any)
         rows = np.flatnonzero(roster.dest[: roster.n] == r.destination)
         record = {"agency": agencies[id(roster)], "dest": r.destination, "month": month,
                   "rows": rows, "tenure": month - roster.since[rows],

@@ -265,17 +265,31 @@ class Agency:
         return 1
 
     def appoint(self, a: Appointment, month: int) -> None:
-        """Fill the vacancies of ``a.to`` from its sources among the eligible (tenure)."""
+        """Fill the vacancies of ``a.to`` from its sources among the eligible (tenure): by
+        probing rows without a target share (``deployment.probe_rows``), and for the rest
+        (all of it with one) among every one eligible (``deployment.select``)."""
         r = self.roster
         vacancies = a.posts - int(r.heads[a.to].sum())
         if vacancies <= 0:
             return
-        eligible = np.flatnonzero(self._eligible_codes(a.sources)[r.code[: r.n]])
-        eligible = eligible[month - r.since[eligible] >= a.min_months]
-        if len(eligible) == 0:
+        sources = self._eligible_codes(a.sources)
+        rng = self.rng["promotion"]
+        taken: set[int] = set()
+        chosen = np.empty(0, np.int64)
+        if a.women_share is None:
+            chosen = deployment.probe_rows(
+                r.n, vacancies, a.women_weight, r.woman,
+                lambda i: i not in taken and bool(sources[r.code[i]])
+                and month - r.since[i] >= a.min_months, taken.add, rng)
+        if len(chosen) < vacancies:
+            eligible = np.flatnonzero(sources[r.code[: r.n]])
+            eligible = eligible[month - r.since[eligible] >= a.min_months]
+            eligible = eligible[~np.isin(eligible, chosen)]
+            rest = eligible[deployment.select(r.woman[eligible], vacancies - len(chosen),
+                                              a.women_weight, a.women_share, rng)]
+            chosen = np.concatenate([chosen, rest])
+        if len(chosen) == 0:
             return
-        chosen = eligible[deployment.select(r.woman[eligible], vacancies, a.women_weight,
-                                            a.women_share, self.rng["promotion"])]
         r.move(chosen, a.to, month, month - 1, self.rng["attrition"], self.rng["promotion"])
         self.person_events += len(chosen)
 
@@ -322,23 +336,14 @@ class Agency:
                 own = p.rest_months.at(month)
                 deployment.send_home(self.roster, dest.index, month,
                                      rest if own is None else own)
-            free = deployment.available(self.roster, month, pool_only=self.name == DEMA)
             weight = block.women_selection_weight.at(month)
-            eligible: dict[tuple[bytes, float], np.ndarray] = {}
-            r = self.roster
             for dest, p in due:
-                key = (dest.eligible.tobytes(), p.min_years_in_stage)
-                if key not in eligible:
-                    ready = self._ready[r.code[: r.n]]
-                    ready = np.maximum(ready, p.min_years_in_stage * 12)
-                    eligible[key] = np.flatnonzero(
-                        free & dest.eligible[r.code[: r.n]]
-                        & (month - r.since[: r.n] >= ready))
                 rotation = deployment.Rotation(dest.index, int(round(p.positions.at(month))),
                                                weight, p.target_share.at(month), dest.eligible)
-                self.person_events += deployment.send(self.roster, rotation, free, eligible[key],
-                                                      month, self.rng["deployment"],
-                                                      self.deployed, self.deployed_any)
+                ready = np.maximum(self._ready, p.min_years_in_stage * 12)
+                self.person_events += deployment.send(
+                    self.roster, rotation, month, ready, self.name == DEMA,
+                    self.rng["deployment"], self.deployed, self.deployed_any)
         if month % 12 == 0:
             # Still abroad after this month's rotations: deployed in the new year too.
             deployment.carry_over(self.roster, month, self.deployed, self.deployed_any)

@@ -3,9 +3,10 @@
 Each destination holds a number of posts and rotates them together every ``rotation_months``.
 At a rotation everyone there comes home and starts a rest period; the new rotation is drawn
 from the eligible stages among people who are at home with their rest over. Women are drawn
-with relative odds ``women_selection_weight`` (weighted sampling without replacement), unless
-the destination has a ``target_share``: then women are selected first until they make up at least
-that share (rounded up to whole persons), as far as there are women available.
+with relative odds ``women_selection_weight`` (weighted sampling without replacement, by
+probing rows: :func:`probe`), unless the destination has a ``target_share``: then women are
+selected first until they make up at least that share (rounded up to whole persons), as far as
+there are women available.
 
 "Deployed during the year" counts distinct persons: a person sent twice in a year, or still
 abroad on 1 January, is counted once per year (and once per destination).
@@ -14,6 +15,7 @@ abroad on 1 January, is counted once per year (and once per destination).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,15 +112,87 @@ def available(roster: Roster, month: int, pool_only: bool) -> np.ndarray:
     return ok
 
 
-def send(roster: Roster, r: Rotation, free: np.ndarray, candidates: np.ndarray, month: int,
+def probe(roster: Roster, r: Rotation, month: int, ready: np.ndarray, pool_only: bool,
+          rng: np.random.Generator) -> np.ndarray:
+    """Up to ``r.positions`` people sent to ``r.destination``, drawn by :func:`probe_rows`
+    among those who may be sent (``available``, an eligible stage, ``ready`` months in it),
+    each posted as drawn; returns their rows in the order drawn.
+
+    Why: a rotation draws a few hundred people (ten for the police) among ~10,000 at home,
+    and listing them all took most of a rotation's time.
+    """
+    dest, rest_until, pool = roster.dest, roster.rest_until, roster.pool
+    code, since = roster.code, roster.since
+
+    def candidate(i: int) -> bool:
+        if dest[i] != NOWHERE or not rest_until[i] <= month or (pool_only and not pool[i]):
+            return False
+        c = code[i]
+        return bool(r.eligible[c] and month - since[i] >= ready[c])
+
+    def post(i: int) -> None:
+        dest[i] = r.destination
+
+    return probe_rows(roster.n, r.positions, r.women_weight, roster.woman, candidate, post, rng)
+
+
+def probe_rows(n: int, k: int, women_weight: float, woman: np.ndarray,
+               candidate: Callable[[int], bool], take: Callable[[int], None],
+               rng: np.random.Generator) -> np.ndarray:
+    """Up to ``k`` of the rows below ``n`` for which ``candidate`` holds, drawn by probing:
+    weighted sampling without replacement (women ``women_weight`` times as likely as men)
+    one person at a time, without listing the candidates.
+
+    A row drawn uniformly is kept when it is a candidate, and then with its weight's odds
+    over the larger weight (women ``women_weight``, men 1): conditional on being kept, each
+    candidate's chance is proportional to their weight, which is each step of the urn and
+    the race of :func:`women_drawn` with :func:`_pick`. ``take(row)`` must make the row no
+    longer a candidate. Probing stops after ``n // 4 + 64`` rows, drawn in blocks of twice
+    what is missing plus 16 (the rows' integers, then uniforms unless the weight is 1), so
+    that where candidates are few (or a weight near zero leaves too few of one gender) the
+    caller draws the rest from the full list with :func:`select`, which continues the same
+    sampling among those left. The compiled kernels (``kernels._probe``,
+    ``kernels._probe_appointable``) draw the same numbers in the same order.
+    """
+    budget = n // 4 + 64
+    weighted = women_weight != 1.0
+    top = max(women_weight, 1.0)
+    chosen: list[int] = []
+    used = 0
+    while len(chosen) < k and used < budget and n > 0:
+        b = min(2 * (k - len(chosen)) + 16, budget - used)
+        used += b
+        rows = rng.integers(0, n, size=b).tolist()
+        u = rng.random(b).tolist() if weighted else []
+        for t, i in enumerate(rows):
+            if not candidate(i):
+                continue
+            if weighted and not u[t] * top < (women_weight if woman[i] else 1.0):
+                continue
+            take(i)
+            chosen.append(i)
+            if len(chosen) == k:
+                break
+    return np.array(chosen, np.int64)
+
+
+def send(roster: Roster, r: Rotation, month: int, ready: np.ndarray, pool_only: bool,
          rng: np.random.Generator, deployed: np.ndarray, deployed_any: np.ndarray) -> int:
-    """Draw the next rotation among ``candidates`` (eligible rows) still free; they are no
-    longer free afterwards."""
-    candidates = candidates[free[candidates]]
-    chosen = candidates[select(roster.woman[candidates], r.positions, r.women_weight,
-                               r.target_share, rng)]
-    roster.dest[chosen] = r.destination
-    free[chosen] = False
+    """Draw the next rotation: by :func:`probe` without a target share, and what it leaves
+    (all of it with a target share) among every candidate still free (``available``, an
+    eligible stage, ``ready`` months in it: months per stage code, seniority included)."""
+    chosen = probe(roster, r, month, ready, pool_only, rng) if r.target_share is None \
+        else np.empty(0, np.int64)
+    if len(chosen) < r.positions:
+        n = roster.n
+        free = available(roster, month, pool_only)
+        code = roster.code[:n]
+        candidates = np.flatnonzero(free & r.eligible[code] & (month - roster.since[:n]
+                                                               >= ready[code]))
+        rest = candidates[select(roster.woman[candidates], r.positions - len(chosen),
+                                 r.women_weight, r.target_share, rng)]
+        roster.dest[rest] = r.destination
+        chosen = np.concatenate([chosen, rest])
     count_year(roster, chosen, month, deployed, deployed_any)
     return len(chosen)
 

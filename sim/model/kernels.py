@@ -296,13 +296,12 @@ def _count_year(rows, y, woman, dest, deployed, deployed_any, dep_year, dep_year
 
 def careers_scan(n, month, rebase_all, stage, code, since, until, e_exit, h_exit, e_prom,
                  h_prom, t_ref, r_exit, r_prom, review, attrition, promotion, promotion_min,
-                 early_attrition, early_months, early_multiplier, sources, min_months):
+                 early_attrition, early_months, early_multiplier):
     """The tick ``month`` for everyone due (``careers.Clocks.step`` up to the removals).
 
-    Returns the rows whose attrition clock ran out, those promoted, those still in a
-    fixed-length stage that ends now, every row due, and the rows not due that may be
-    appointed (in a stage of ``sources``, ``min_months`` in it; see :func:`_appointable`);
-    each ascending. The rows that stay are rebased and rescheduled in place.
+    Returns the rows whose attrition clock ran out, those promoted and those still in a
+    fixed-length stage that ends now, each ascending. The rows that stay are rebased and
+    rescheduled in place.
     """
     tick = month - 1
     if rebase_all:
@@ -316,19 +315,10 @@ def careers_scan(n, month, rebase_all, stage, code, since, until, e_exit, h_exit
     exits = np.empty(n, np.int64)
     promoted = np.empty(n, np.int64)
     done = np.empty(n, np.int64)
-    due = np.empty(n, np.int64)
-    ready = np.empty(n, np.int64)
-    n_e = n_p = n_d = n_due = n_ready = 0
+    n_e = n_p = n_d = 0
     for i in range(n):
         if not review[i] <= month:
-            # Not due: nothing happens to them this month, so whether they may be appointed
-            # is known now (the appointment's own pass over the roster is saved).
-            if sources[np.uint16(code[i])] and month - since[i] >= min_months:
-                ready[n_ready] = i
-                n_ready += 1
             continue
-        due[n_due] = i
-        n_due += 1
         span = tick - t_ref[i]
         h_exit[i] += span * r_exit[i]
         h_prom[i] += span * r_prom[i]
@@ -359,7 +349,7 @@ def careers_scan(n, month, rebase_all, stage, code, since, until, e_exit, h_exit
             if until[i] <= month:
                 done[n_d] = i
                 n_d += 1
-    return exits[:n_e], promoted[:n_p], done[:n_d], due[:n_due], ready[:n_ready]
+    return exits[:n_e], promoted[:n_p], done[:n_d]
 
 
 def careers_month(n, month, rebase_all, cols, transitions_y, heads, gone_code, attrition,
@@ -383,10 +373,10 @@ def careers_month(n, month, rebase_all, cols, transitions_y, heads, gone_code, a
     attrition_rng = _generator(attrition_stream)
     promotion_rng = _generator(promotion_stream)
     recruitment_rng = _generator(recruitment_stream)
-    exits, promoted, done, due, ready = careers_scan(
+    exits, promoted, done = careers_scan(
         n, month, rebase_all, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref,
         r_exit, r_prom, review, attrition, promotion, promotion_min, early_attrition,
-        early_months, early_multiplier, appoint_sources, appoint_min_months)
+        early_months, early_multiplier)
     moved = remove_rows(exits, gone_code, transitions_y, heads, cols)
     targets = np.empty(len(promoted), np.int64)
     for j in range(len(promoted)):
@@ -400,7 +390,7 @@ def careers_month(n, month, rebase_all, cols, transitions_y, heads, gone_code, a
                        promotion_rng, recruitment_rng)
     appointed = 0
     if appoint_to >= 0:
-        appointed = _appoint(ready, due, month, cols, transitions_y, heads, gone_code,
+        appointed = _appoint(n, month, cols, transitions_y, heads, gone_code,
                              appoint_to, appoint_sources, appoint_posts, appoint_min_months,
                              appoint_weight, appoint_share, attrition_rng, promotion_rng)
         moved += appointed
@@ -451,22 +441,60 @@ def _complete(done, month, cols, transitions_y, heads, gone_code, next_stage, st
     return moved
 
 
-def _appoint(ready, due, month, cols, transitions_y, heads, gone_code, to, sources, posts,
+def _appoint(n, month, cols, transitions_y, heads, gone_code, to, sources, posts,
              min_months, weight, share, attrition_rng, promotion_rng):
-    """``Agency.appoint``: vacancies of stage ``to`` filled from its sources; returns how
-    many were appointed. ``ready`` and ``due`` are :func:`careers_scan`'s."""
+    """``Agency.appoint``: vacancies of stage ``to`` filled from its sources (``sources``
+    per code, ``min_months`` in the stage), by probing rows (:func:`_probe_appointable`)
+    without a target share, and for the rest (all of it with one) among every one
+    appointable (:func:`_appointable`); returns how many were appointed."""
     (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
      review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
     vacancies = posts - heads[to, 0] - heads[to, 1]
     if vacancies <= 0:
         return 0
-    women, men = _appointable(ready, due, month, min_months, sources, woman, code, since)
-    if len(women) + len(men) == 0:
+    taken = np.zeros(n, np.bool_)
+    chosen = np.empty(vacancies, np.int64)
+    m = 0
+    if share != share:
+        m = _probe_appointable(n, vacancies, month, sources, min_months, weight, woman, code,
+                               since, taken, chosen, promotion_rng)
+    if m < vacancies:
+        women, men = _appointable(n, month, min_months, sources, woman, code, since, taken)
+        rest_of = select_split(women, men, vacancies - m, weight, share, promotion_rng)
+        chosen[m:m + len(rest_of)] = rest_of
+        m += len(rest_of)
+    if m == 0:
         return 0
-    chosen = select_split(women, men, vacancies, weight, share, promotion_rng)
-    _move_drawn(chosen, to, month, np.inf, cols, transitions_y, heads, gone_code,
+    _move_drawn(chosen[:m], to, month, np.inf, cols, transitions_y, heads, gone_code,
                 attrition_rng, promotion_rng)
-    return len(chosen)
+    return m
+
+
+def _probe_appointable(n, k, month, sources, min_months, weight, woman, code, since, taken,
+                       chosen, rng):
+    """``careers.probe_appointable``: :func:`_probe` for appointments, the rows accepted
+    marked in ``taken``."""
+    budget = n // 4 + 64
+    weighted = weight != 1.0
+    top = _max(weight, 1.0)
+    m = used = 0
+    while m < k and used < budget and n > 0:
+        b = min(2 * (k - m) + 16, budget - used)
+        used += b
+        rows = rng.integers(0, n, size=b)
+        u = rng.random(b) if weighted else np.empty(0)
+        for t in range(b):
+            i = rows[t]
+            if taken[i] or not sources[np.uint16(code[i])] or not month - since[i] >= min_months:
+                continue
+            if weighted and not u[t] * top < (weight if woman[i] else 1.0):
+                continue
+            taken[i] = True
+            chosen[m] = i
+            m += 1
+            if m == k:
+                break
+    return m
 
 
 # -- roster moves ------------------------------------------------------------------------------
@@ -561,46 +589,89 @@ def rotate(n, month, y, due, rest, eligible, min_months, positions, shares, weig
     comes home and rests (``rest[j]`` months), then each destination in turn draws its
     rotation among those at home, rested (in the pool where required), in an eligible stage
     (``eligible[j, code]``), trained and senior enough; those sent by an earlier destination
-    this month are abroad again, so not at home; draws from ``deployment_stream``
-    (:func:`stream`). Returns the number sent."""
+    this month are abroad again, so not at home. Without a target share the rotation is
+    drawn by probing rows (:func:`_probe`), with one a full list of the candidates
+    (:func:`_at_home`, :func:`select_split`), as is the rest of a rotation the probes did
+    not fill. Draws from ``deployment_stream`` (:func:`stream`). Returns the number sent."""
     (woman, stage, code, since, until, e_exit, h_exit, e_prom, h_prom, t_ref, r_exit, r_prom,
      review, rest_until, dest, pool, dep_year, dep_year_dest) = cols
     rng = _generator(deployment_stream)
+    _bring_home(n, month, due, rest, dest, rest_until)
     sent = 0
-    women, men = np.empty(0, np.int64), np.empty(0, np.int64)
     for j in range(len(due)):
-        if j > 0 and _same_pass(eligible, min_months, j):
-            # Only postings changed since the last pass: its candidates minus those sent.
-            women, men = _still_home(women, dest), _still_home(men, dest)
-        else:
-            women, men = _at_home(n, month, j == 0, due, rest, eligible[j], min_months[j],
-                                  pool_only, ready, woman, code, since, rest_until, dest, pool)
-        chosen = select_split(women, men, positions[j], weight, shares[j], rng)
-        post(chosen, due[j], y, woman, dest, deployed, deployed_any, dep_year, dep_year_dest)
-        sent += len(chosen)
+        k = positions[j]
+        chosen = np.empty(max(k, 0), np.int64)
+        m = 0
+        if shares[j] != shares[j]:
+            m = _probe(n, k, month, due[j], eligible[j], min_months[j], pool_only, ready,
+                       weight, woman, code, since, rest_until, dest, pool, chosen, rng)
+        if m < k:
+            women, men = _at_home(n, month, eligible[j], min_months[j], pool_only, ready,
+                                  woman, code, since, rest_until, dest, pool)
+            rest_of = select_split(women, men, k - m, weight, shares[j], rng)
+            for row in rest_of:
+                dest[row] = due[j]
+            chosen[m:m + len(rest_of)] = rest_of
+            m += len(rest_of)
+        _count_year(chosen[:m], y, woman, dest, deployed, deployed_any, dep_year,
+                    dep_year_dest)
+        sent += m
     return sent
 
 
-def _at_home(n, month, bring_home, due, rest, eligible, min_months, pool_only, ready, woman,
-             code, since, rest_until, dest, pool):
-    """Women and men (rows, ascending) who may be sent: at home, rested, in the pool where
-    required, in an eligible stage, trained and senior enough. With ``bring_home`` (the
-    first destination's pass) those at a due destination come home first, as they reach it:
-    coming home changes only their own row."""
-    women, men = np.empty(n, np.int64), np.empty(n, np.int64)
-    n_w = n_m = 0
+def _bring_home(n, month, due, rest, dest, rest_until):
+    """Everyone at a due destination comes home and rests (``deployment.send_home``)."""
     for i in range(n):
         d = dest[i]
         if d != NOWHERE:
-            if not bring_home:
-                continue
             for k in range(len(due)):
                 if due[k] == d:
                     dest[i] = NOWHERE
                     rest_until[i] = month + rest[k]
-            if dest[i] != NOWHERE:
+
+
+def _probe(n, k, month, destination, eligible, min_months, pool_only, ready, weight, woman,
+           code, since, rest_until, dest, pool, chosen, rng):
+    """``deployment.probe``: up to ``k`` people sent to ``destination`` by probing rows
+    drawn uniformly, each candidate accepted with its weight's odds (women ``weight``, men
+    1, over the larger): weighted sampling without replacement, one person at a time, as the
+    urn and the race draw it. Stops after ``n // 4 + 64`` probes, drawn in blocks of twice
+    what is missing plus 16 (integers, then uniforms unless ``weight`` is 1). Those accepted
+    are posted at once, in ``chosen``; returns their number."""
+    budget = n // 4 + 64
+    weighted = weight != 1.0
+    top = _max(weight, 1.0)
+    m = used = 0
+    while m < k and used < budget and n > 0:
+        b = min(2 * (k - m) + 16, budget - used)
+        used += b
+        rows = rng.integers(0, n, size=b)
+        u = rng.random(b) if weighted else np.empty(0)
+        for t in range(b):
+            i = rows[t]
+            if dest[i] != NOWHERE or not rest_until[i] <= month or (pool_only and not pool[i]):
                 continue
-        if not rest_until[i] <= month or (pool_only and not pool[i]):
+            c = np.uint16(code[i])
+            if not (eligible[c] and month - since[i] >= _max(ready[c], min_months)):
+                continue
+            if weighted and not u[t] * top < (weight if woman[i] else 1.0):
+                continue
+            dest[i] = destination
+            chosen[m] = i
+            m += 1
+            if m == k:
+                break
+    return m
+
+
+def _at_home(n, month, eligible, min_months, pool_only, ready, woman, code, since, rest_until,
+             dest, pool):
+    """Women and men (rows, ascending) who may be sent: at home, rested, in the pool where
+    required, in an eligible stage, trained and senior enough."""
+    women, men = np.empty(n, np.int64), np.empty(n, np.int64)
+    n_w = n_m = 0
+    for i in range(n):
+        if dest[i] != NOWHERE or not rest_until[i] <= month or (pool_only and not pool[i]):
             continue
         c = np.uint16(code[i])   # unsigned: no check for a negative index (~15%)
         if eligible[c] and month - since[i] >= _max(ready[c], min_months):
@@ -611,34 +682,6 @@ def _at_home(n, month, bring_home, due, rest, eligible, min_months, pool_only, r
                 men[n_m] = i
                 n_m += 1
     return women[:n_w], men[:n_m]
-
-
-def _same_pass(eligible, min_months, j):
-    """Do destinations ``j`` and ``j - 1`` take the same people (stages and seniority)?"""
-    if min_months[j] != min_months[j - 1]:
-        return False
-    for c in range(eligible.shape[1]):
-        if eligible[j, c] != eligible[j - 1, c]:
-            return False
-    return True
-
-
-def _still_home(rows, dest):
-    """The rows not posted abroad, in order."""
-    out = np.empty(len(rows), np.int64)
-    k = 0
-    for row in rows:
-        if dest[row] == NOWHERE:
-            out[k] = row
-            k += 1
-    return out[:k]
-
-
-def post(rows, destination, y, woman, dest, deployed, deployed_any, dep_year, dep_year_dest):
-    """The chosen rows go to ``destination`` and count as deployed in year index ``y``."""
-    for row in rows:
-        dest[row] = destination
-    _count_year(rows, y, woman, dest, deployed, deployed_any, dep_year, dep_year_dest)
 
 
 def carry_over(n, y, woman, dest, deployed, deployed_any, dep_year, dep_year_dest):
@@ -781,31 +824,19 @@ def women_drawn(u, n_w, n_m, weight):
 
 # -- careers' appointments, the census and the pool ---------------------------------------------
 
-def _appointable(ready, due, month, min_months, sources, woman, code, since):
+def _appointable(n, month, min_months, sources, woman, code, since, taken):
     """Women and men (rows, ascending) in a source stage (``sources`` per code) with the
-    tenure to be appointed, after the month's moves: the rows not due that may be (``ready``,
-    untouched since the careers scan) and the rows due (``due``, any of them moved), checked
-    now."""
-    ok = np.empty(len(due), np.int64)
-    k = 0
-    for row in due:
-        if sources[np.uint16(code[row])] and month - since[row] >= min_months:
-            ok[k] = row
-            k += 1
-    return _by_gender(_merge(ready, ok[:k]), woman)
-
-
-def _by_gender(rows, woman):
-    """``rows`` split into women's and men's, each in the order given."""
-    women, men = np.empty(len(rows), np.int64), np.empty(len(rows), np.int64)
+    tenure to be appointed, not ``taken`` already."""
+    women, men = np.empty(n, np.int64), np.empty(n, np.int64)
     n_w = n_m = 0
-    for row in rows:
-        if woman[row]:
-            women[n_w] = row
-            n_w += 1
-        else:
-            men[n_m] = row
-            n_m += 1
+    for i in range(n):
+        if not taken[i] and sources[np.uint16(code[i])] and month - since[i] >= min_months:
+            if woman[i]:
+                women[n_w] = i
+                n_w += 1
+            else:
+                men[n_m] = i
+                n_m += 1
     return women[:n_w], men[:n_m]
 
 
@@ -886,8 +917,8 @@ def pool_turnover(n, pool_stream, join, leave, staff, external, woman, stage, co
 _INLINE = ("_max", "_min", "_rates", "_next_review")
 _PIECES = ("_count_moves", "_count_year", "_pick", "_unique_below", "_permutation",
            "_women_drawn", "_race", "women_drawn", "_move_drawn", "_enter_stage", "_complete",
-           "_appoint", "careers_scan", "_appointable", "_by_gender", "select_split", "_merge",
-           "_at_home", "_same_pass", "_still_home", "post", "_move_up")
+           "_appoint", "_probe_appointable", "careers_scan", "_appointable", "select_split",
+           "_merge", "_at_home", "_bring_home", "_probe", "_move_up")
 #: Kernels called from one place in the engine with fixed types (see ``_Direct``).
 _DIRECT = ("careers_month", "rotate", "carry_over", "add_rows", "census", "compact",
            "pool_turnover")
