@@ -52,20 +52,22 @@ from sim.scenario.loading import load_scenario  # noqa: E402
 SCENARIO = ROOT / "scenarios" / "baseline.toml"
 REFERENCE_RATE = 900_000     # bare SimPy events/s the issue's targets are stated at
 
-# Runs the command in a fresh process, as run_scenario.py does (process_main), and reports its
-# own peak memory (``memory.peak_rss_mib``, read once the command is done) and its workers'.
+# Runs the command in a fresh process, as run_scenario.py does (process_main, which ends the
+# process when the command is done), and reports its own peak memory (``memory.peak_rss_mib``)
+# and its workers' just before that end, from a wrapper around the command's ``main``.
 _RUN = """
-import json, resource, sys, time
-start = time.perf_counter()
-from sim.commands.cli import process_main
-code = process_main(sys.argv[1:])
-if code:
-    sys.exit(code)
-seconds = time.perf_counter() - start
-sys.path.insert(0, "benchmarks")
-from memory import peak_rss_mib
-workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "parent": peak_rss_mib(), "workers": workers}))
+import json, resource, sys
+import sim.commands.cli as cli
+command = cli.main
+def measured(argv, prog):
+    code = command(argv, prog)
+    sys.path.insert(0, "benchmarks")
+    from memory import peak_rss_mib
+    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    print(json.dumps({"parent": peak_rss_mib(), "workers": workers}))
+    return code
+cli.main = measured
+cli.process_main(sys.argv[1:])
 """
 
 

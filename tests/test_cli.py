@@ -141,21 +141,31 @@ def test_a_run_loads_none_of_what_only_other_commands_need(tmp_path: Path) -> No
     assert (tmp_path / "out" / "report.html").stat().st_size > 1_000_000
 
 
-def test_process_main_is_main_and_leaves_the_collector_frozen_for_shutdown() -> None:
-    """run_scenario.py, ``python -m sim`` and ``wps-sim`` end with what is left frozen (a
-    faster shutdown); main() itself leaves the collector as it found it."""
+def test_process_main_ends_the_process_with_the_code_and_every_line_written(tmp_path) -> None:
+    """run_scenario.py, ``python -m sim`` and ``wps-sim`` end the process as soon as the
+    command returns (``os._exit``: no interpreter shutdown, issue #18), so the exit code must
+    be the command's and what it printed into a pipe must all arrive; main() itself returns
+    and leaves the collector as it found it."""
     import gc
-
-    from sim.commands.cli import process_main
 
     gc.unfreeze()       # what an earlier test froze (loading the kernels freezes numba's)
     assert main(["validate", str(ROOT / "scenarios" / "baseline.toml")]) == 0
     assert gc.get_freeze_count() == 0
-    try:
-        assert process_main(["validate", str(ROOT / "scenarios" / "baseline.toml")]) == 0
-        assert gc.get_freeze_count() > 0
-    finally:
-        gc.unfreeze()
+    ok = subprocess.run([sys.executable, "-m", "sim", "validate",
+                         str(ROOT / "scenarios" / "baseline.toml")],
+                        capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout == subprocess.run(
+        [sys.executable, "-c", "import sys; from sim.commands.cli import main; "
+         f"sys.exit(main(['validate', {str(ROOT / 'scenarios' / 'baseline.toml')!r}]))"],
+        capture_output=True, text=True, cwd=ROOT, timeout=120).stdout
+    assert ok.stdout.strip()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "bad"\nhorizon = "soon"\n')
+    failed = subprocess.run([sys.executable, "-m", "sim", "validate", str(bad)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert failed.returncode == 2
+    assert "horizon" in failed.stderr and "Traceback" not in failed.stderr
 
 
 def test_the_command_line_has_polars_return_freed_memory_at_once() -> None:

@@ -206,15 +206,32 @@ def test_the_kernels_permutation_is_numpys(size, path_choice):
     assert ours.random() == theirs.random()
 
 
-def test_unique_below_is_numpys_unique(path_choice):
-    """``kernels._unique_below`` (a table instead of a sort where the range is short) gives
-    ``np.unique``'s answer on both of its branches."""
+def test_unique_below_and_distinct_are_numpys_unique(path_choice):
+    """``kernels._unique_below`` and ``_distinct`` (a table instead of numba's sort, a large
+    piece of code to load) give ``np.unique``'s answer, short ranges and long."""
     path_choice(True)
     kernels.load()
     rng = np.random.default_rng(11)
-    for top, size in ((50, 40), (6531, 1191), (10_000, 29), (1, 3)):
+    for top, size in ((50, 40), (6531, 1191), (10_000, 29), (1, 3), (5, 0)):
         values = rng.integers(0, top, size=size)
         np.testing.assert_array_equal(kernels._unique_below(values, top), np.unique(values))
+        np.testing.assert_array_equal(kernels._distinct(values), np.unique(values))
+
+
+def test_kth_smallest_is_numpys_partition(path_choice):
+    """``kernels._kth_smallest`` (written out instead of numba's partition) finds the value
+    ``np.partition`` puts at ``k``: ties, infinities, sorted and reversed input, every k of
+    small arrays."""
+    path_choice(True)
+    kernels.load()
+    rng = np.random.default_rng(12)
+    cases = [rng.exponential(size=n) for n in (1, 2, 3, 10, 257)]
+    cases += [rng.integers(0, 4, size=60).astype(np.float64), np.arange(30.0),
+              np.arange(30.0)[::-1].copy(), np.full(9, np.inf),
+              np.concatenate([rng.exponential(size=20), np.full(5, np.inf)])]
+    for values in cases:
+        for k in range(len(values)):
+            assert kernels._kth_smallest(values, k) == np.partition(values, k)[k]
 
 
 @pytest.mark.parametrize("n_w,n_m,k,weight", [

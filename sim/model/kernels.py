@@ -381,7 +381,7 @@ def careers_month(n, month, rebase_all, cols, transitions_y, heads, gone_code, a
     targets = np.empty(len(promoted), np.int64)
     for j in range(len(promoted)):
         targets[j] = promotion_to[stage[promoted[j]]]
-    for target in np.unique(targets):
+    for target in _distinct(targets):
         moved += _move_drawn(promoted[targets == target], target, month,
                              month + stage_months[target], cols, transitions_y, heads,
                              gone_code, attrition_rng, promotion_rng)
@@ -427,7 +427,7 @@ def _complete(done, month, cols, transitions_y, heads, gone_code, next_stage, st
         goes_on[j] = u[j] < continuation[code[row]] and nxt[j] != GONE
     moved = remove_rows(done[~goes_on], gone_code, transitions_y, heads, cols)
     on, nxt = done[goes_on], nxt[goes_on]
-    for target in np.unique(nxt):
+    for target in _distinct(nxt):
         rows = on[nxt == target]
         places = capacity[target]
         if len(rows) > places:
@@ -743,13 +743,46 @@ def _pick(rows, k, rng):
 
 def _unique_below(values, top):
     """``np.unique(values)`` for integers in ``[0, top)``: marked in a table and read back in
-    order where the table is not much longer than the values (no sort), else sorted."""
-    if top > 8 * len(values):
-        return np.unique(values)
+    order (no sort: numba's sort is a large piece of code that every process loads)."""
     seen = np.zeros(top, np.bool_)
     for v in values:
         seen[v] = True
     return np.flatnonzero(seen)
+
+
+def _distinct(values):
+    """``np.unique(values)`` for small non-negative integers (stage indexes), ascending."""
+    if len(values) == 0:
+        return values
+    return _unique_below(values, values.max() + 1)
+
+
+def _kth_smallest(values, k):
+    """The ``k``-th smallest (0-based) of ``values``, as ``np.partition(values, k)[k]`` gives
+    it (an order statistic is one value, whichever way it is found): Hoare's selection with a
+    middle pivot, on a copy. Written out because numba's partition is a large piece of code
+    that every process loads with the kernels."""
+    a = values.copy()
+    lo, hi = 0, len(a) - 1
+    while lo < hi:
+        pivot = a[(lo + hi) // 2]
+        i, j = lo, hi
+        while i <= j:
+            while a[i] < pivot:
+                i += 1
+            while pivot < a[j]:
+                j -= 1
+            if i <= j:
+                a[i], a[j] = a[j], a[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return a[k]
+    return a[k]
 
 
 def _permutation(rows, rng):
@@ -797,9 +830,9 @@ def _race(n_w, n_m, k, weight, rng):
                 low_w += 1
     if c < k:
         low, low_w = keys, n_w
-        kth = np.partition(keys, k - 1)[k - 1]
+        kth = _kth_smallest(keys, k - 1)
     else:
-        kth = np.partition(low[:c], k - 1)[k - 1]
+        kth = _kth_smallest(low[:c], k - 1)
     if kth == np.inf:       # every finite key is drawn, the rest are women's inf keys
         return k - n_m
     k_w = 0
@@ -915,8 +948,9 @@ def pool_turnover(n, pool_stream, join, leave, staff, external, woman, stage, co
 
 
 _INLINE = ("_max", "_min", "_rates", "_next_review")
-_PIECES = ("_count_moves", "_count_year", "_pick", "_unique_below", "_permutation",
-           "_women_drawn", "_race", "women_drawn", "_move_drawn", "_enter_stage", "_complete",
+_PIECES = ("_count_moves", "_count_year", "_pick", "_unique_below", "_distinct",
+           "_kth_smallest", "_permutation", "_women_drawn", "_race", "women_drawn",
+           "_move_drawn", "_enter_stage", "_complete",
            "_appoint", "_probe_appointable", "careers_scan", "_appointable", "select_split",
            "_merge", "_at_home", "_bring_home", "_probe", "_move_up")
 #: Kernels called from one place in the engine with fixed types (see ``_Direct``).
