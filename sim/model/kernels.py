@@ -4,7 +4,9 @@ Why: a replication is ~4,000 agency-months, and the numpy path spends most of it
 per-call overhead (~300k small numpy calls, each allocating a temporary), not in arithmetic.
 Here one kernel call does an agency's careers step (:func:`careers_month`: the scan of
 everyone due, leavers, promotions, completions and appointments) or a month's rotations
-(:func:`rotate`), touching each row once.
+(:func:`rotate`), touching each row at most once: rotations and appointments draw their
+people by probing rows (:func:`_probe`, ``deployment.probe_rows``) rather than listing every
+candidate.
 
 Random numbers: the kernels draw from the very streams the numpy path uses, in the same order
 (numba's ``Generator`` methods give numpy's draws bit for bit; :func:`_permutation` writes out
