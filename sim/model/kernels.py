@@ -474,22 +474,19 @@ def _appoint(n, month, cols, transitions_y, heads, gone_code, to, sources, posts
 
 def _probe_appointable(n, k, month, sources, min_months, weight, woman, code, since, taken,
                        chosen, rng):
-    """``careers.probe_appointable``: :func:`_probe` for appointments, the rows accepted
-    marked in ``taken``."""
-    budget = n // 4 + 64
-    weighted = weight != 1.0
-    top = _max(weight, 1.0)
+    """:func:`_probe` for appointments (``Agency.appoint`` with ``deployment.probe_rows``):
+    those in a source stage with the tenure, not ``taken`` yet; the rows accepted are marked
+    in ``taken``."""
     m = used = 0
-    while m < k and used < budget and n > 0:
-        b = min(2 * (k - m) + 16, budget - used)
-        used += b
-        rows = rng.integers(0, n, size=b)
-        u = rng.random(b) if weighted else np.empty(0)
-        for t in range(b):
+    budget = _probe_budget(n)
+    while m < k and used < budget:
+        rows, u = _probe_block(n, k, m, budget - used, weight, rng)
+        used += len(rows)
+        for t in range(len(rows)):
             i = rows[t]
             if taken[i] or not sources[np.uint16(code[i])] or not month - since[i] >= min_months:
                 continue
-            if weighted and not u[t] * top < (weight if woman[i] else 1.0):
+            if not _kept(u, t, weight, woman[i]):
                 continue
             taken[i] = True
             chosen[m] = i
@@ -640,23 +637,19 @@ def _probe(n, k, month, destination, eligible, min_months, pool_only, ready, wei
     urn and the race draw it. Stops after ``n // 4 + 64`` probes, drawn in blocks of twice
     what is missing plus 16 (integers, then uniforms unless ``weight`` is 1). Those accepted
     are posted at once, in ``chosen``; returns their number."""
-    budget = n // 4 + 64
-    weighted = weight != 1.0
-    top = _max(weight, 1.0)
     m = used = 0
-    while m < k and used < budget and n > 0:
-        b = min(2 * (k - m) + 16, budget - used)
-        used += b
-        rows = rng.integers(0, n, size=b)
-        u = rng.random(b) if weighted else np.empty(0)
-        for t in range(b):
+    budget = _probe_budget(n)
+    while m < k and used < budget:
+        rows, u = _probe_block(n, k, m, budget - used, weight, rng)
+        used += len(rows)
+        for t in range(len(rows)):
             i = rows[t]
             if dest[i] != NOWHERE or not rest_until[i] <= month or (pool_only and not pool[i]):
                 continue
             c = np.uint16(code[i])
             if not (eligible[c] and month - since[i] >= _max(ready[c], min_months)):
                 continue
-            if weighted and not u[t] * top < (weight if woman[i] else 1.0):
+            if not _kept(u, t, weight, woman[i]):
                 continue
             dest[i] = destination
             chosen[m] = i
@@ -664,6 +657,27 @@ def _probe(n, k, month, destination, eligible, min_months, pool_only, ready, wei
             if m == k:
                 break
     return m
+
+
+def _probe_budget(n):
+    """How many rows probing draws at most before the full list takes over (``n // 4 +
+    64``; ``deployment.probe_rows``); none from an empty roster."""
+    return n // 4 + 64 if n > 0 else 0
+
+
+def _probe_block(n, k, m, left, weight, rng):
+    """The next block of probes, ``m`` of ``k`` found (``deployment.probe_rows``): rows
+    drawn uniformly below ``n``, twice what is missing plus 16 (at most ``left``), then a
+    uniform for each unless ``weight`` is 1."""
+    b = min(2 * (k - m) + 16, left)
+    rows = rng.integers(0, n, size=b)
+    return rows, (rng.random(b) if weight != 1.0 else np.empty(0))
+
+
+def _kept(u, t, weight, is_woman):
+    """Is probe ``t``'s candidate kept, with the odds of their weight (women ``weight``, men
+    1) over the larger weight? Always with equal weights (``u`` is then not drawn)."""
+    return weight == 1.0 or u[t] * _max(weight, 1.0) < (weight if is_woman else 1.0)
 
 
 def _at_home(n, month, eligible, min_months, pool_only, ready, woman, code, since, rest_until,
@@ -951,12 +965,12 @@ def pool_turnover(n, pool_stream, join, leave, staff, external, woman, stage, co
     return gone[:k]
 
 
-_INLINE = ("_max", "_min", "_rates", "_next_review")
+_INLINE = ("_max", "_min", "_rates", "_next_review", "_probe_budget", "_kept")
 _PIECES = ("_count_moves", "_count_year", "_pick", "_unique_below", "_distinct",
            "_kth_smallest", "_permutation", "_women_drawn", "_race", "women_drawn",
            "_move_drawn", "_enter_stage", "_complete",
            "_appoint", "_probe_appointable", "careers_scan", "_appointable", "select_split",
-           "_merge", "_at_home", "_bring_home", "_probe", "_move_up")
+           "_merge", "_at_home", "_bring_home", "_probe", "_probe_block", "_move_up")
 #: Kernels called from one place in the engine with fixed types (see ``_Direct``).
 _DIRECT = ("careers_month", "rotate", "carry_over", "add_rows", "census", "compact",
            "pool_turnover")
