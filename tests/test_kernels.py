@@ -87,9 +87,68 @@ def test_the_paths_are_chosen_by_the_environment(monkeypatch, path_choice):
     monkeypatch.setenv("WPS_SIM_KERNELS", "0")
     assert kernels.load() is None
     monkeypatch.setenv("WPS_SIM_KERNELS", "1")
-    assert kernels.load() is not None
+    assert kernels.load().path == "ahead-of-time"
+    monkeypatch.setenv("WPS_SIM_KERNELS", "jit")
+    assert kernels.load().path == "jit"
     path_choice(False)                    # an explicit choice wins over the environment
     assert kernels.load() is None
+
+
+def test_the_install_built_the_kernels_ahead_of_time_from_this_source():
+    """``pip install`` builds ``sim.model._kernels_aot`` (setup.py, sim/model/ahead_of_time.py)
+    and a run loads it instead of numba. If this fails, the install had no C compiler, numba
+    failed to build (its warning is in pip's verbose output), or kernels.py changed since:
+    ``pip install -e .`` again."""
+    from sim.model import _kernels_aot
+
+    assert _kernels_aot.source_digest() == kernels.source_digest()
+    assert kernels._ahead_of_time() is not None
+
+
+def test_a_build_from_another_source_is_not_used(monkeypatch, path_choice):
+    """An edited kernels.py (its digest no longer the build's) runs numba's compilation, never
+    the stale build."""
+    monkeypatch.setattr(kernels, "source_digest", lambda: 1)
+    monkeypatch.delitem(kernels._LOADED, "compiled", raising=False)
+    path_choice(True)
+    assert kernels._ahead_of_time() is None
+    assert kernels.load().path == "jit"
+
+
+@pytest.mark.parametrize("name,replication", [("baseline", 0), ("leadership_appointments", 4),
+                                              ("dema_pool_drive", 5)])
+def test_the_kernels_built_ahead_of_time_are_numbas_own(root, path_choice, name, replication):
+    """The two builds of the kernels (numba's compilation at first use, and the install's
+    ahead-of-time build for the generic CPU) give identical tallies."""
+    scenario = load_scenario(root / "scenarios" / f"{name}.toml")
+    path_choice("jit")
+    jit = simulate(scenario, replication)
+    path_choice(True)
+    assert kernels.load().path == "ahead-of-time"
+    built = simulate(scenario, replication)
+    for f in fields(jit.tally):
+        np.testing.assert_array_equal(getattr(built.tally, f.name), getattr(jit.tally, f.name),
+                                      err_msg=f"{name}: {f.name}")
+    assert built.person_events == jit.person_events
+
+
+def test_a_failed_ahead_of_time_build_leaves_the_install_to_numba(monkeypatch):
+    """setup.py's build is best effort: where numba's ahead-of-time compiler is missing or
+    fails, the install goes on without the module (and runs compile the kernels instead)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")         # pycc's pending deprecation
+        import numba.pycc
+
+    from sim.model import ahead_of_time
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no pycc here")
+
+    monkeypatch.setattr(numba.pycc, "CC", broken)
+    with pytest.warns(RuntimeWarning, match="not be built ahead of time"):
+        assert ahead_of_time.setup_arguments() == {}
 
 
 @pytest.mark.parametrize("name", ["baseline", "no_reform", "registration_lottery_only",
@@ -146,7 +205,7 @@ def test_loading_the_kernels_spares_scipy_linalg_and_restores_numbas_check(root)
     (``kernels._load_registries``), leaves numba's BLAS check as it was, and freezes what it
     loaded out of the garbage collector's walks."""
     probe = ("import gc, sys\nfrom numba.np import linalg\nbefore = linalg.ensure_blas\n"
-             "from sim.model import kernels\nkernels.use(True)\nk = kernels.load()\n"
+             "from sim.model import kernels\nkernels.use('jit')\nk = kernels.load()\n"
              "print(k is not None, 'scipy.linalg' in sys.modules, "
              "linalg.ensure_blas is before, gc.get_freeze_count() > 0)\n")
     out = subprocess.run([sys.executable, "-c", probe], cwd=root, check=True,
@@ -166,25 +225,38 @@ def test_without_a_cache_folder_the_numpy_path_runs_with_a_warning(monkeypatch):
         return decorate
 
     monkeypatch.setattr(numba, "njit", refuse)
+    for name in (*kernels._INLINE, *kernels._PIECES, *kernels._KERNELS):   # as if never compiled
+        monkeypatch.setattr(kernels, name, getattr(getattr(kernels, name), "py_func",
+                                                   getattr(kernels, name)))
     before = dict(vars(kernels))
     with pytest.warns(RuntimeWarning, match="NUMBA_CACHE_DIR"):
         assert kernels._compile() is None
     assert all(vars(kernels)[name] is before[name] for name in kernels._KERNELS)
 
 
-def test_kernels_called_directly_always_get_the_same_types(root, path_choice, monkeypatch):
-    """``kernels._Direct`` calls a kernel's compiled entry point without typing its arguments,
-    which is right only while the engine passes every such kernel the same types: run every
-    scenario through numba's dispatcher and check each kernel still has a single version."""
-    path_choice(True)
+def test_the_engine_passes_each_kernel_its_declared_types(root, path_choice, monkeypatch):
+    """Neither ``kernels._Direct`` nor the ahead-of-time build checks the types of the arrays
+    it is given, which is right only while the engine passes every kernel the types of
+    ``kernels.SIGNATURES``: run every scenario through numba's dispatcher, which types each
+    call, and check each kernel has only its declared version."""
+    from numba.core import sigutils
+
+    path_choice("jit")
     monkeypatch.setattr(kernels._Direct, "__call__",
                         lambda self, *args: self.dispatcher(*args))
     for path in sorted((root / "scenarios").glob("*.toml")):
         simulate(load_scenario(path), 0)
-    k = kernels.load()
-    for name in kernels._DIRECT:
-        signatures = getattr(k, name).dispatcher.signatures
-        assert len(signatures) == 1, f"{name} was called with {signatures}"
+    kernels.load()
+    assert set(kernels.SIGNATURES) == set(kernels._KERNELS)
+    called = 0
+    for name, declared in kernels.SIGNATURES.items():
+        arguments, returns = sigutils.normalize_signature(declared)
+        dispatcher = getattr(kernels, name)
+        for signature in dispatcher.signatures:
+            assert signature == tuple(arguments), f"{name} was called with {signature}"
+            assert dispatcher.overloads[signature].signature.return_type == returns, name
+            called += 1
+    assert called == len(kernels._KERNELS) - 1      # move_rows runs inside the careers kernel
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 7, 1000])
@@ -193,7 +265,7 @@ def test_the_kernels_permutation_is_numpys(size, path_choice):
     order as numpy's ``Generator.permutation`` and the stream left where numpy leaves it."""
     import numba
 
-    path_choice(True)
+    path_choice("jit")
     kernels.load()
 
     @numba.njit
@@ -209,7 +281,7 @@ def test_the_kernels_permutation_is_numpys(size, path_choice):
 def test_unique_below_and_distinct_are_numpys_unique(path_choice):
     """``kernels._unique_below`` and ``_distinct`` (a table instead of numba's sort, a large
     piece of code to load) give ``np.unique``'s answer, short ranges and long."""
-    path_choice(True)
+    path_choice("jit")
     kernels.load()
     rng = np.random.default_rng(11)
     for top, size in ((50, 40), (6531, 1191), (10_000, 29), (1, 3), (5, 0)):
@@ -222,7 +294,7 @@ def test_kth_smallest_is_numpys_partition(path_choice):
     """``kernels._kth_smallest`` (written out instead of numba's partition) finds the value
     ``np.partition`` puts at ``k``: ties, infinities, sorted and reversed input, every k of
     small arrays."""
-    path_choice(True)
+    path_choice("jit")
     kernels.load()
     rng = np.random.default_rng(12)
     cases = [rng.exponential(size=n) for n in (1, 2, 3, 10, 257)]
@@ -248,7 +320,7 @@ def test_the_race_of_keys_is_the_references(n_w, n_m, k, weight, path_choice):
 
     from sim.model.deployment import women_drawn
 
-    path_choice(True)
+    path_choice("jit")
     kernels.load()
 
     @numba.njit

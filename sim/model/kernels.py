@@ -26,79 +26,134 @@ paths give bit-identical tallies on several replications and scenarios. Each ker
 the reference's floating-point operations in the same order (``_max``/``_min`` propagate NaN
 as ``np.maximum``/``np.minimum`` do), which is what makes the results identical, not close.
 
-Kernels compile on first use and are cached on disk by numba (``cache=True``: beside this
-file, or in the user's cache folder where that is read-only), so only the first run on a
-machine pays the compilation (about a minute); each later process pays numba's import and
-loading, ~0.6 s here (:func:`_load_registries` spares it scipy.linalg), less than the kernels
-save on a single replication.
-Where no folder is writable (``NUMBA_CACHE_DIR`` unset on a read-only install and home), the
-numpy path runs, with a warning, rather than every worker compiling anew.
+Two ways to get machine code. An install builds the kernels ahead of time
+(``sim.model.ahead_of_time``, at ``pip install``, with :data:`SIGNATURES`) into the extension
+module ``sim.model._kernels_aot``, which needs neither numba nor a compiler at run time: a
+process loads it in a millisecond, where numba's import, registries and cache took ~0.8 s of
+``run --replications 1``. The module carries the digest of this file's source
+(:func:`source_digest`), so a kernel edited since the build is never run stale: the kernels are
+then compiled on first use and cached on disk by numba (``cache=True``: beside this file, or in
+the user's cache folder where that is read-only), as they are wherever the extension could not
+be built (no C compiler); only the first such run on a machine pays the compilation (about a
+minute). Where no folder is writable (``NUMBA_CACHE_DIR`` unset on a read-only install and
+home), the numpy path runs, with a warning, rather than every worker compiling anew.
+``WPS_SIM_KERNELS=jit`` (or ``use("jit")``) skips the extension; ``tests/test_kernels.py``
+holds both builds of the kernels to identical tallies.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import math
 import os
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
+from typing import Literal
 
 import numpy as np
 
 GONE = -1       # as sim.model.roster (kept here so the kernels need nothing else)
 NOWHERE = -1
 
-_LOADED: dict[bool, SimpleNamespace | None] = {}
-_CHOICE: dict[str, bool] = {}
+#: Which code runs the engine: the numpy reference, the kernels as built ahead of time where
+#: that build is current (else compiled by numba on first use), or numba's compilation only.
+KernelPath = Literal["numpy", "compiled", "jit"]
+
+_LOADED: dict[str, SimpleNamespace | None] = {}
+_CHOICE: dict[str, KernelPath] = {}
 
 
-def use(compiled: bool | None) -> None:
-    """Choose the path for agencies built from now on (``None``: the environment's choice)."""
-    _CHOICE.pop("compiled", None)
-    if compiled is not None:
-        _CHOICE["compiled"] = compiled
+def use(path: bool | Literal["jit"] | None) -> None:
+    """Choose the path for agencies built from now on: ``False`` the numpy reference,
+    ``True`` the compiled kernels (ahead of time where built), ``"jit"`` numba's compilation
+    only, ``None`` the environment's choice (``WPS_SIM_KERNELS``: ``0``, ``1`` or ``jit``)."""
+    _CHOICE.pop("path", None)
+    if path is not None:
+        _CHOICE["path"] = "jit" if path == "jit" else "compiled" if path else "numpy"
+
+
+def _chosen() -> KernelPath:
+    if "path" in _CHOICE:
+        return _CHOICE["path"]
+    value = os.environ.get("WPS_SIM_KERNELS", "1")
+    return "numpy" if value == "0" else "jit" if value == "jit" else "compiled"
 
 
 def load() -> SimpleNamespace | None:
-    """The compiled kernels, or None for the numpy reference path."""
-    compiled = _CHOICE.get("compiled", os.environ.get("WPS_SIM_KERNELS", "1") != "0")
-    if compiled not in _LOADED:
-        _LOADED[compiled] = _compile() if compiled else None
-        if compiled:
+    """The compiled kernels, or None for the numpy reference path. The namespace's ``path``
+    says which build runs: ``"ahead-of-time"`` or ``"jit"``."""
+    chosen = _chosen()
+    if chosen not in _LOADED:
+        if chosen == "numpy":
+            _LOADED[chosen] = None
+        elif chosen == "compiled":
+            _LOADED[chosen] = _ahead_of_time() or load_jit()
+        else:
+            _LOADED[chosen] = load_jit()
+    return _LOADED[chosen]
+
+
+def load_jit() -> SimpleNamespace | None:
+    """The kernels compiled by numba (or loaded from its cache), or None without numba."""
+    if "jit" not in _LOADED:
+        _LOADED["jit"] = _compile()
+        if _LOADED["jit"] is not None:
             # numba's registries and the loaded kernels live as long as the process: frozen,
             # the garbage collector stops walking their ~10^5 objects at every full collection
             # (which made a run's report and files ~0.2 s slower once numba was loaded).
             gc.freeze()
-    return _LOADED[compiled]
+    return _LOADED["jit"]
 
 
-def _compile() -> SimpleNamespace | None:
+def source_digest() -> int:
+    """This file's sha256 as a 60-bit integer: what the ahead-of-time build records, and
+    what tells a build from an older source."""
+    return int(hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:15], 16)
+
+
+def _ahead_of_time() -> SimpleNamespace | None:
+    """The kernels of ``sim.model._kernels_aot``, if the install built them from this very
+    source; None otherwise (not built, or built before this file last changed)."""
+    try:
+        from sim.model import _kernels_aot as built  # type: ignore[attr-defined]
+    except ImportError:
+        return None
+    if built.source_digest() != source_digest():
+        return None
+    return SimpleNamespace(path="ahead-of-time", stream=stream,
+                           **{name: getattr(built, name) for name in _KERNELS})
+
+
+def _compile(cache: bool = True) -> SimpleNamespace | None:
     try:
         import numba
     except ImportError:     # an install without numba runs the reference path
         return None
-    jit = numba.njit(cache=True, error_model="numpy", nogil=True)
-    inline = numba.njit(cache=True, error_model="numpy", nogil=True, inline="always")
+    jit = numba.njit(cache=cache, error_model="numpy", nogil=True)
+    inline = numba.njit(cache=cache, error_model="numpy", nogil=True, inline="always")
     # Scalar pieces are inlined. Pieces that take arrays are called once per kernel, never
     # once per row: each call updates every array argument's reference count, which made the
     # careers scan 4x slower. Kernels call each other through these module names, so every
     # one is replaced by its compiled version here (compilation itself waits for a first call).
     here = globals()
-    _load_registries()
-    try:
-        compiled = {name: inline(here[name]) for name in _INLINE}
-        compiled.update({name: jit(here[name]) for name in (*_PIECES, *_KERNELS)})
-    except RuntimeError as err:     # no writable cache folder: numba cannot cache here
-        warnings.warn(f"the compiled kernels cannot be cached here ({err}); running the "
-                      "numpy path instead, which gives the same numbers more slowly. Set "
-                      "NUMBA_CACHE_DIR to a writable folder to use the kernels.",
-                      RuntimeWarning, stacklevel=2)
-        return None
-    here.update(compiled)
-    here["_generator"] = _generator_intrinsic()
-    from numba.np.random.random_methods import random_interval
-    here["_random_interval"] = random_interval
-    return SimpleNamespace(stream=stream, **{
+    if not hasattr(here["careers_month"], "py_func"):     # not yet replaced in this process
+        _load_registries()
+        try:
+            compiled = {name: inline(here[name]) for name in _INLINE}
+            compiled.update({name: jit(here[name]) for name in (*_PIECES, *_KERNELS)})
+        except RuntimeError as err:     # no writable cache folder: numba cannot cache here
+            warnings.warn(f"the compiled kernels cannot be cached here ({err}); running the "
+                          "numpy path instead, which gives the same numbers more slowly. Set "
+                          "NUMBA_CACHE_DIR to a writable folder to use the kernels.",
+                          RuntimeWarning, stacklevel=2)
+            return None
+        here.update(compiled)
+        here["_generator"] = _generator_intrinsic()
+        from numba.np.random.random_methods import random_interval
+        here["_random_interval"] = random_interval
+    return SimpleNamespace(path="jit", stream=stream, **{
         name: _Direct(here[name]) if name in _DIRECT else here[name] for name in _KERNELS})
 
 
@@ -976,3 +1031,28 @@ _DIRECT = ("careers_month", "rotate", "carry_over", "add_rows", "census", "compa
            "pool_turnover")
 _KERNELS = ("careers_month", "rotate", "carry_over", "remove_rows", "move_rows", "add_rows",
             "census", "compact", "pool_turnover")
+
+# The kernels' types, in numba's notation (``returns(arguments)``; ``[::1]`` a contiguous array):
+# what ``sim.model.ahead_of_time`` builds, and what the engine must pass, since neither a
+# built kernel nor ``_Direct`` checks an array's type (tests/test_kernels.py holds every
+# scenario's calls to these).
+_COLUMNS = ("Tuple((b1[::1], i1[::1], i2[::1], " + "f8[::1], " * 11
+            + "i1[::1], b1[::1], i2[::1], i2[:, ::1]))")
+_COUNTS = "i8[:, :, ::1], i8[:, ::1]"      # a year's transitions, heads by stage and gender
+SIGNATURES = {
+    "careers_month": f"UniTuple(i8, 2)(i8, f8, b1, {_COLUMNS}, {_COUNTS}, i8, f8[::1], "
+                     "f8[::1], f8[::1], f8[::1], f8, f8, i8[::1], i8[::1], f8[::1], f8[::1], "
+                     "f8[::1], i8, b1[::1], i8, f8, f8, f8, i8[:, ::1], u8[::1], u8[::1], "
+                     "u8[::1])",
+    "rotate": "i8(i8, f8, i8, i8[::1], f8[::1], b1[:, ::1], f8[::1], i8[::1], f8[::1], f8, b1, "
+              f"f8[::1], {_COLUMNS}, {_COUNTS}, u8[::1])",
+    "carry_over": f"none(i8, i8, b1[::1], i1[::1], {_COUNTS}, i2[::1], i2[:, ::1])",
+    "remove_rows": f"i8(i8[::1], i8, {_COUNTS}, {_COLUMNS})",
+    "move_rows": f"i8(i8[::1], i8, f8, f8, f8[::1], f8[::1], i8, {_COUNTS}, {_COLUMNS})",
+    "add_rows": f"none(i8, i8, i8, i8, f8, f8, f8[::1], u8[::1], u8[::1], {_COLUMNS}, {_COUNTS}, "
+                "b1)",
+    "census": "none(i8, b1, b1[::1], i1[::1], i1[::1], b1[::1], i8[:, ::1], i8[::1])",
+    "compact": f"i8(i8, {_COLUMNS})",
+    "pool_turnover": "i8[::1](i8, u8[::1], f8[::1], f8, b1[::1], i8, b1[::1], i1[::1], "
+                     "i2[::1], i1[::1], b1[::1])",
+}
