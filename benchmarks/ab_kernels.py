@@ -13,7 +13,9 @@ checks that both give the same tally (the kernels must agree count for count).
     python benchmarks/ab_kernels.py /tmp/before --rounds 12
 
 The other tree's kernels must take the same arguments as this tree's (only their insides
-changed); they compile into that tree's own numba cache on first use.
+changed); they compile into that tree's own numba cache on first use. This tree's kernels are
+numba's compilation too (``kernels.load_jit``), not the install's ahead-of-time build, so that
+both sides are compiled alike.
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def main() -> None:
     p.add_argument("a", type=Path, help="the other source tree (e.g. a git worktree)")
     p.add_argument("--rounds", type=int, default=12)
     args = p.parse_args()
-    a, b = other_kernels(args.a.resolve()), kernels.load()
+    a, b = other_kernels(args.a.resolve()), kernels.load_jit()
     if b is None:
         sys.exit("this tree's kernels are not in use (WPS_SIM_KERNELS=0 or no numba)")
     scenario = load_scenario(ROOT / "scenarios" / "baseline.toml")

@@ -123,13 +123,14 @@ def test_validate_in_a_real_process_exits_2_without_traceback(tmp_path: Path) ->
 def test_a_run_loads_none_of_what_only_other_commands_need(tmp_path: Path) -> None:
     """``run`` in a fresh process, report included, without the modules it does not use:
     plotly.io's serializer and validators (with narwhals and PIL; the page writes Plotly's
-    JSON itself), scipy's linear algebra and statistics (numba's kernels load without
-    them), the calibration's objective."""
+    JSON itself), scipy's linear algebra and statistics, numba itself (the install built the
+    kernels ahead of time: sim.model.ahead_of_time), the calibration's objective."""
     tiny = tmp_path / "tiny.toml"
     tiny.write_text(f'name = "tiny"\nextends = "{ROOT / "scenarios" / "baseline.toml"}"\n'
                     "start_year = 2023\nhorizon = 2025\n", encoding="utf-8")
     unused = ("plotly.io", "_plotly_utils.basevalidators", "narwhals", "PIL", "scipy.linalg",
-              "scipy.stats", "scipy.optimize", "sim.analysis.calibration.objective")
+              "scipy.stats", "scipy.optimize", "numba", "llvmlite",
+              "sim.analysis.calibration.objective")
     probe = ("import sys\nfrom sim.commands.cli import main\n"
              f"code = main(['run', {str(tiny)!r}, '--replications', '1', '--quiet', '--out', "
              f"{str(tmp_path / 'out')!r}])\n"

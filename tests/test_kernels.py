@@ -256,7 +256,9 @@ def test_the_engine_passes_each_kernel_its_declared_types(root, path_choice, mon
             assert signature == tuple(arguments), f"{name} was called with {signature}"
             assert dispatcher.overloads[signature].signature.return_type == returns, name
             called += 1
-    assert called == len(kernels._KERNELS) - 1      # move_rows runs inside the careers kernel
+    # move_rows is called only inside the careers kernel: it has a version of its own only
+    # where that kernel was compiled in this process rather than loaded from numba's cache.
+    assert called >= len(kernels._KERNELS) - 1
 
 
 @pytest.mark.parametrize("size", [0, 1, 2, 7, 1000])
