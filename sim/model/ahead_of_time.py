@@ -81,7 +81,8 @@ def setup_arguments() -> dict[str, Any]:
 
 
 def build(folder: str) -> str:
-    """Build the module into ``folder`` (for tests and benchmarks); returns its file."""
+    """Build the module into ``folder`` and return its file: ``build("sim/model")`` rebuilds
+    it in a checkout after ``kernels.py`` was edited, without reinstalling (~50 s)."""
     import os
 
     cc = compiler()
