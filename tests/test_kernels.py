@@ -97,7 +97,7 @@ def test_the_paths_are_chosen_by_the_environment(monkeypatch, path_choice):
 def test_the_install_built_the_kernels_ahead_of_time_from_this_source():
     """``pip install`` builds ``sim.model._kernels_aot`` (setup.py, sim/model/ahead_of_time.py)
     and a run loads it instead of numba. If this fails, the install had no C compiler, numba
-    failed to build (its warning is in pip's verbose output), or kernels.py changed since:
+    failed to build (setup.py prints why: ``pip install -v``), or kernels.py changed since:
     ``pip install -e .`` again."""
     from sim.model import _kernels_aot
 
